@@ -1,3 +1,103 @@
-fn main() {
-    println!("dsmaster: under construction");
+//! The `dsmaster` binary: `run` starts a master from a DolphinScheduler conf dir, `demo`
+//! brings up a throw-away cluster on this machine and runs a sample workflow to SUCCESS.
+
+mod demo;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "dsmaster",
+    version,
+    about = "A drop-in Rust master server for Apache DolphinScheduler 2.0.x",
+    long_about = "A drop-in Rust master server for Apache DolphinScheduler 2.0.x.\n\n\
+        Stop the Java master and start this one with the same conf/ directory: the Java workers, \
+        API server and alert server keep working unchanged."
+)]
+struct Cli {
+    /// Log format: human-readable lines, or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true, env = "DSMASTER_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a master with an existing DolphinScheduler 2.0.x conf dir (master.properties,
+    /// registry.properties, common.properties, application-mysql.yaml or datasource.properties).
+    Run {
+        /// The conf dir of the DolphinScheduler installation.
+        #[arg(long, env = "DSMASTER_CONF_DIR")]
+        conf_dir: PathBuf,
+    },
+    /// Start a private MariaDB and ZooKeeper, load upstream's 2.0.5 schema, start this master
+    /// and a stand-in worker, run the sample workflow (two shell tasks A -> B), print task
+    /// states as they change and the final state, then clean everything up.
+    Demo {
+        /// The workflow export file to run (API server export format).
+        #[arg(long, default_value = "fixtures/workflows/shell-a-b.json")]
+        workflow: PathBuf,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Cmd::Run { conf_dir } => {
+            let options = dsmaster::config::Options::load(&conf_dir)
+                .with_context(|| format!("loading configuration from {}", conf_dir.display()))?;
+            let settings =
+                dsmaster::server::Settings::from_options(&options).context("resolving settings")?;
+            dsmaster::server::run(settings, shutdown_signal())
+                .await
+                .context("master failed")?;
+            Ok(())
+        }
+        Cmd::Demo { workflow } => demo::run(&workflow).await,
+    }
 }

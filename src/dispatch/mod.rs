@@ -1,1 +1,221 @@
-//! (module under construction)
+//! Dispatch: the global priority queue of tasks waiting for a worker, worker selection from
+//! the live registry view, and sending TASK_EXECUTE_REQUEST over the one long-lived link per
+//! worker (workers answer only on the connection a task arrived on, so links are reused for
+//! every frame to that worker).
+//!
+//! Order is upstream's effective `TaskPriority` order: process instance priority, process
+//! instance id, task instance id. A task whose group has no usable worker waits until the
+//! registry view changes (or a back-off deadline passes), never in a fixed polling loop.
+
+use crate::protocol::{Command, Connector, Link, TaskExecuteRequestCommand, TaskExecutionContext};
+use crate::registry::WorkerMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Called once a task's request was written to a worker.
+pub type Notify = Arc<dyn Fn(Dispatched) + Send + Sync>;
+
+/// A task that reached a worker.
+#[derive(Clone)]
+pub struct Dispatched {
+    pub task_instance_id: i32,
+    /// The worker's registry address `ip:port` (what `t_ds_task_instance.host` holds).
+    pub host: String,
+    pub link: Link,
+}
+
+/// One task waiting for a worker.
+pub struct DispatchItem {
+    /// Process instance priority code (0 highest); NULL priorities count as MEDIUM.
+    pub process_instance_priority: i32,
+    pub process_instance_id: i32,
+    pub task_instance_id: i32,
+    pub worker_group: String,
+    pub context: TaskExecutionContext,
+    pub notify: Notify,
+}
+
+enum Msg {
+    Submit(Box<DispatchItem>),
+    Cancel(i32),
+}
+
+/// Cheap handle to the dispatcher service.
+#[derive(Clone)]
+pub struct Dispatcher {
+    tx: mpsc::UnboundedSender<Msg>,
+    connector: Connector,
+}
+
+impl Dispatcher {
+    /// Starts the service on the current runtime.
+    pub fn start(connector: Connector, workers: watch::Receiver<WorkerMap>) -> Dispatcher {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let service = Service {
+            rx,
+            workers,
+            connector: connector.clone(),
+            queue: BinaryHeap::new(),
+            items: HashMap::new(),
+            cursor: HashMap::new(),
+        };
+        tokio::spawn(service.run());
+        Dispatcher { tx, connector }
+    }
+
+    pub fn submit(&self, item: DispatchItem) {
+        if self.tx.send(Msg::Submit(Box::new(item))).is_err() {
+            tracing::warn!("dispatcher stopped; task not queued");
+        }
+    }
+
+    /// Removes a task that has not been sent yet (stop, pause); harmless if it was sent.
+    pub fn cancel(&self, task_instance_id: i32) {
+        let _ = self.tx.send(Msg::Cancel(task_instance_id));
+    }
+
+    /// Sends a frame to a worker over its long-lived link (kill, host update).
+    pub async fn send_to(
+        &self,
+        host: &str,
+        command: Command,
+    ) -> Result<(), crate::protocol::LinkError> {
+        let link = self.connector.link(host).await?;
+        link.send(command)
+    }
+}
+
+type Key = Reverse<(i32, i32, i32)>;
+
+struct Service {
+    rx: mpsc::UnboundedReceiver<Msg>,
+    workers: watch::Receiver<WorkerMap>,
+    connector: Connector,
+    queue: BinaryHeap<Key>,
+    items: HashMap<i32, Box<DispatchItem>>,
+    /// Round-robin position per worker group.
+    cursor: HashMap<String, usize>,
+}
+
+impl Service {
+    async fn run(mut self) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let stalled = self.drain().await;
+            if stalled {
+                tokio::select! {
+                    msg = self.rx.recv() => match msg {
+                        Some(m) => self.accept(m),
+                        None => return,
+                    },
+                    changed = self.workers.changed() => {
+                        if changed.is_err() { return; }
+                        backoff = Duration::from_millis(100);
+                    }
+                    _ = tokio::time::sleep(backoff) => {
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            } else {
+                backoff = Duration::from_millis(100);
+                match self.rx.recv().await {
+                    Some(m) => self.accept(m),
+                    None => return,
+                }
+            }
+            while let Ok(m) = self.rx.try_recv() {
+                self.accept(m);
+            }
+        }
+    }
+
+    fn accept(&mut self, msg: Msg) {
+        match msg {
+            Msg::Submit(item) => {
+                let key = Reverse((
+                    item.process_instance_priority,
+                    item.process_instance_id,
+                    item.task_instance_id,
+                ));
+                if self.items.insert(item.task_instance_id, item).is_none() {
+                    self.queue.push(key);
+                }
+            }
+            Msg::Cancel(id) => {
+                self.items.remove(&id);
+            }
+        }
+    }
+
+    /// Sends every queued task that has a usable worker; returns true if some had none.
+    async fn drain(&mut self) -> bool {
+        let mut waiting = Vec::new();
+        while let Some(key) = self.queue.pop() {
+            let id = key.0 .2;
+            let Some(item) = self.items.remove(&id) else {
+                continue;
+            };
+            match self.send(&item).await {
+                Ok(d) => (item.notify)(d),
+                Err(reason) => {
+                    tracing::debug!(task_instance_id = id, group = %item.worker_group, %reason, "task waits for a worker");
+                    self.items.insert(id, item);
+                    waiting.push(key);
+                }
+            }
+        }
+        let stalled = !waiting.is_empty();
+        self.queue.extend(waiting);
+        stalled
+    }
+
+    async fn send(&mut self, item: &DispatchItem) -> Result<Dispatched, String> {
+        let candidates = usable_workers(&self.workers.borrow(), &item.worker_group);
+        if candidates.is_empty() {
+            return Err(format!("no usable worker in group {:?}", item.worker_group));
+        }
+        let start = self.cursor.entry(item.worker_group.clone()).or_insert(0);
+        let first = *start % candidates.len();
+        *start = start.wrapping_add(1);
+        let body = TaskExecuteRequestCommand::new(&item.context).map_err(|e| e.to_string())?;
+        let mut last_error = String::new();
+        for i in 0..candidates.len() {
+            let host = &candidates[(first + i) % candidates.len()];
+            match self.connector.link(host).await {
+                Ok(link) => match link.send(Command::TaskExecuteRequest(body.clone())) {
+                    Ok(()) => {
+                        return Ok(Dispatched {
+                            task_instance_id: item.task_instance_id,
+                            host: host.clone(),
+                            link,
+                        })
+                    }
+                    Err(e) => last_error = format!("sending to {host}: {e}"),
+                },
+                Err(e) => last_error = format!("connecting to {host}: {e}"),
+            }
+            tracing::warn!(task_instance_id = item.task_instance_id, %host, error = %last_error, "dispatch attempt failed");
+        }
+        Err(last_error)
+    }
+}
+
+/// Workers of a group that may take tasks: a decodable heartbeat whose status is NORMAL (0),
+/// as upstream's default LowerWeight selector requires. Sorted for a stable rotation.
+fn usable_workers(map: &WorkerMap, group: &str) -> Vec<String> {
+    let group = if group.trim().is_empty() {
+        "default"
+    } else {
+        group
+    };
+    let empty = BTreeMap::new();
+    map.get(group)
+        .unwrap_or(&empty)
+        .iter()
+        .filter(|(_, hb)| hb.as_ref().map(|h| h.server_status == 0).unwrap_or(false))
+        .map(|(addr, _)| addr.clone())
+        .collect()
+}

@@ -1,1 +1,259 @@
-//! (module under construction)
+//! The workflow runtime: command intake, one actor per workflow instance, and the routing of
+//! worker frames and state events to the actor that owns the instance.
+//!
+//! Intake takes commands of this master's slot from `t_ds_command` (re-checking at once after
+//! a command, and on a 1 s deadline when the table had nothing for us, as upstream does: the
+//! API server inserts commands without telling any master). Each started instance gets a
+//! [`workflow::Workflow`] actor registered in [`Instances`], the equivalent of upstream's exec
+//! map; frames for instances not in the map are dropped without a reply, as a 2.0.5 master
+//! does, so the worker keeps resending until the owning master has the instance loaded.
+
+pub mod construct;
+pub mod dag;
+mod workflow;
+
+pub use workflow::Event;
+
+use crate::dispatch::Dispatcher;
+use crate::model::{CommandType, ExecutionStatus};
+use crate::protocol::{Command, Inbound};
+use crate::registry::MasterSlot;
+use crate::store::{HandleOutcome, NextCommand, Store};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, error, info, warn};
+
+/// The exec map: process instance id to the channel of its actor.
+#[derive(Clone, Default)]
+pub struct Instances {
+    inner: Arc<Mutex<HashMap<i32, mpsc::Sender<Event>>>>,
+}
+
+impl Instances {
+    fn register(&self, id: i32, tx: mpsc::Sender<Event>) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.insert(id, tx);
+        }
+    }
+
+    fn remove(&self, id: i32) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.remove(&id);
+        }
+    }
+
+    fn get(&self, id: i32) -> Option<mpsc::Sender<Event>> {
+        self.inner.lock().ok().and_then(|m| m.get(&id).cloned())
+    }
+
+    /// How many workflow instances this master runs now.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What the engine needs from the rest of the master.
+pub struct Deps {
+    pub store: Store,
+    pub dispatcher: Dispatcher,
+    /// Our `ip:port`, written to `t_ds_process_instance.host`.
+    pub host: String,
+    pub slot: watch::Receiver<Option<MasterSlot>>,
+}
+
+/// The running engine.
+pub struct Engine {
+    pub instances: Instances,
+}
+
+impl Engine {
+    /// Starts command intake and the inbound router. Both stop when `stop` turns true.
+    pub fn start(
+        deps: Deps,
+        inbound: mpsc::Receiver<Inbound>,
+        stop: watch::Receiver<bool>,
+    ) -> (Engine, tokio::task::JoinHandle<()>) {
+        let instances = Instances::default();
+        tokio::spawn(route(inbound, instances.clone()));
+        let intake = Intake {
+            store: deps.store,
+            dispatcher: deps.dispatcher,
+            host: deps.host,
+            slot: deps.slot,
+            instances: instances.clone(),
+            skip: HashSet::new(),
+        };
+        let handle = tokio::spawn(intake.run(stop));
+        (Engine { instances }, handle)
+    }
+}
+
+/// Routes every decoded frame from any connection to the owning workflow actor.
+async fn route(mut inbound: mpsc::Receiver<Inbound>, instances: Instances) {
+    while let Some(Inbound { link, command, .. }) = inbound.recv().await {
+        let (instance_id, event) = match command {
+            Command::TaskExecuteAck(ack) => (ack.process_instance_id, Event::Ack { ack, link }),
+            Command::TaskExecuteResponse(result) => {
+                (result.process_instance_id, Event::Result { result, link })
+            }
+            Command::StateEvent(ev) => {
+                if ev.dest_task_instance_id != 0 {
+                    debug!(?ev, "task-level state events are not handled yet");
+                    continue;
+                }
+                (ev.dest_process_instance_id, Event::ProcessStateChange)
+            }
+            Command::CacheExpire(_) => continue, // we keep no Spring-style caches
+            other => {
+                debug!(peer = %link.peer(), command = ?std::mem::discriminant(&other), "frame without a master-side handler dropped");
+                continue;
+            }
+        };
+        match instances.get(instance_id) {
+            Some(tx) => {
+                if tx.send(event).await.is_err() {
+                    debug!(
+                        process_instance_id = instance_id,
+                        "workflow ended; frame dropped"
+                    );
+                }
+            }
+            None => debug!(
+                process_instance_id = instance_id,
+                "frame for an instance this master does not run; dropped"
+            ),
+        }
+    }
+}
+
+struct Intake {
+    store: Store,
+    dispatcher: Dispatcher,
+    host: String,
+    slot: watch::Receiver<Option<MasterSlot>>,
+    instances: Instances,
+    /// Commands this master cannot run yet, left for a master that can.
+    skip: HashSet<i32>,
+}
+
+impl Intake {
+    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut failures = 0u32;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let slot = *self.slot.borrow();
+            let idle = match slot {
+                None => true,
+                Some(slot) => match self.step(slot).await {
+                    Ok(took) => {
+                        failures = 0;
+                        !took
+                    }
+                    Err(e) => {
+                        failures = failures.saturating_add(1);
+                        error!(error = %e, "command intake failed; retrying");
+                        true
+                    }
+                },
+            };
+            if idle {
+                let wait = Duration::from_millis(1000 * u64::from(failures.clamp(1, 10)));
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.slot.changed() => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+
+    /// Handles at most one command; returns whether one was taken.
+    async fn step(&mut self, slot: MasterSlot) -> crate::store::Result<bool> {
+        let Some(next) = self
+            .store
+            .find_one_command(slot.index, slot.size, &self.skip)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let cmd = match next {
+            NextCommand::Command(c) => c,
+            NextCommand::Broken { id, error } => {
+                error!(command_id = id, %error, "command row does not decode; moved to t_ds_error_command");
+                self.store
+                    .move_broken_command(id, &error.to_string())
+                    .await?;
+                return Ok(true);
+            }
+        };
+        if !matches!(
+            cmd.command_type,
+            CommandType::START_PROCESS
+                | CommandType::START_CURRENT_TASK_PROCESS
+                | CommandType::SCHEDULER
+        ) {
+            warn!(command_id = cmd.id, command_type = %cmd.command_type, "command type not supported yet; left in t_ds_command");
+            self.skip.insert(cmd.id);
+            return Ok(true);
+        }
+        let Some(definition) = self
+            .store
+            .find_process_definition(cmd.process_definition_code, cmd.process_definition_version)
+            .await?
+        else {
+            warn!(
+                command_id = cmd.id,
+                code = cmd.process_definition_code,
+                "process definition not found"
+            );
+            self.store
+                .move_to_error_command(&cmd, "process instance is null")
+                .await?;
+            return Ok(true);
+        };
+        let clock = *self.store.clock();
+        let now_utc = chrono::Utc::now();
+        let now = clock.to_db(now_utc);
+        let suffix = construct::name_suffix(clock.wall(now_utc));
+        let instance =
+            match construct::new_process_instance(&cmd, &definition, &self.host, now, &suffix) {
+                Ok(i) => i,
+                Err(e) => {
+                    warn!(command_id = cmd.id, error = %e, "command cannot start");
+                    self.store
+                        .move_to_error_command(&cmd, &e.to_string())
+                        .await?;
+                    return Ok(true);
+                }
+            };
+        match self.store.start_instance(cmd.id, instance).await? {
+            HandleOutcome::Started(instance) => {
+                info!(
+                    command_id = cmd.id,
+                    process_instance_id = instance.id,
+                    "command handled"
+                );
+                debug_assert_eq!(instance.state, Some(ExecutionStatus::RUNNING_EXECUTION));
+                workflow::Workflow::spawn(
+                    self.store.clone(),
+                    self.dispatcher.clone(),
+                    self.instances.clone(),
+                    instance,
+                    definition,
+                );
+            }
+            HandleOutcome::Lost => {
+                info!(command_id = cmd.id, "another master took the command first");
+            }
+        }
+        Ok(true)
+    }
+}

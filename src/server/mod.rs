@@ -1,1 +1,313 @@
-//! (module under construction)
+//! Wiring: resolved settings become running services, started in dependency order and
+//! stopped in reverse.
+//!
+//! Start: database (retried with back-off until the startup deadline, naming host:port) →
+//! schema check and wire dialect choice (configuration first, else `t_ds_version`; logged) →
+//! ZooKeeper (retried likewise) → the command port → dispatcher → our master node with its
+//! full heartbeat → command intake. Stop (signal, or registry session lost): intake stops,
+//! our node is removed, in-flight frames get a moment to flush, the pool closes. Instances
+//! still running are left as rows; a restarted master (or a peer's failover) picks them up.
+
+use crate::dispatch::Dispatcher;
+use crate::engine::{self, Engine};
+use crate::protocol::{self, Connector, Dialect, LinkOptions};
+use crate::registry::{self, HeartbeatFormat, Registry};
+use crate::store::{self, Store};
+use std::future::Future;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+/// Everything the master needs to start, resolved from the conf dir (see `from_options`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen_port: u16,
+    /// The IP peers know us by; with `listen_port` it forms our `ip:port` identity.
+    pub advertised_ip: String,
+    pub datasource: store::ConnectOptions,
+    /// Human-readable `host:port` of the database for log lines (no credentials).
+    pub datasource_label: String,
+    pub registry: registry::Options,
+    /// Configured dialect; `None` = from `t_ds_version`.
+    pub wire_dialect: Option<Dialect>,
+    /// Configured heartbeat field count; `None` = follows the dialect.
+    pub heartbeat_format: Option<HeartbeatFormat>,
+    pub startup_timeout: Duration,
+    pub link: LinkOptions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database at {at} unreachable for {waited:?}: {source}")]
+    Database {
+        at: String,
+        waited: Duration,
+        #[source]
+        source: store::Error,
+    },
+    #[error("{0}")]
+    Schema(store::Error),
+    #[error("ZooKeeper at {at} unreachable for {waited:?}: {source}")]
+    Registry {
+        at: String,
+        waited: Duration,
+        #[source]
+        source: registry::Error,
+    },
+    #[error("registering our master node {addr}: {source}")]
+    Register {
+        addr: String,
+        #[source]
+        source: registry::Error,
+    },
+    #[error("cannot listen on port {port}: {source}")]
+    Listen {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running master, for tests and the demo that embed one.
+pub struct Running {
+    pub addr: String,
+    pub dialect: Dialect,
+    pub engine_instances: engine::Instances,
+    stop: watch::Sender<bool>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops the master and waits for its shutdown sequence.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.done.await {
+            error!(error = %e, "shutdown task failed");
+        }
+    }
+}
+
+/// Starts a master and returns once it serves; it runs until `shutdown` completes,
+/// `Running::shutdown` is called, or its registry session is lost.
+pub async fn start(settings: Settings) -> Result<Running, Error> {
+    let deadline = Instant::now() + settings.startup_timeout;
+    let store = retry("database", &settings.datasource_label, deadline, || {
+        Store::connect(&settings.datasource)
+    })
+    .await
+    .map_err(|(waited, source)| Error::Database {
+        at: settings.datasource_label.clone(),
+        waited,
+        source,
+    })?;
+    let schema = store.schema_version().await.map_err(Error::Schema)?;
+    let detected = Dialect::for_version(&schema.version);
+    let dialect = match (settings.wire_dialect, detected) {
+        (Some(d), _) => {
+            info!(dialect = d.label(), schema = %schema.version, "wire dialect from configuration");
+            d
+        }
+        (None, Some(d)) => {
+            info!(dialect = d.label(), schema = %schema.version, "wire dialect detected from t_ds_version");
+            d
+        }
+        (None, None) => {
+            warn!(schema = %schema.version, "t_ds_version names no known release; using dialect 2.0.3-2.0.5");
+            Dialect::B
+        }
+    };
+    let heartbeat = settings.heartbeat_format.unwrap_or(match dialect {
+        Dialect::C => HeartbeatFormat::Fields14,
+        _ => HeartbeatFormat::Fields13,
+    });
+    let mut registry_options = settings.registry.clone();
+    registry_options.heartbeat = heartbeat;
+    let registry = retry("ZooKeeper", &registry_options.servers, deadline, || {
+        Registry::connect(&registry_options)
+    })
+    .await
+    .map_err(|(waited, source)| Error::Registry {
+        at: registry_options.servers.clone(),
+        waited,
+        source,
+    })?;
+
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.listen_port))
+        .await
+        .map_err(|source| Error::Listen {
+            port: settings.listen_port,
+            source,
+        })?;
+    let port = listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or(settings.listen_port);
+    let addr = format!("{}:{}", settings.advertised_ip, port);
+    let mut link = settings.link.clone();
+    link.dialect = dialect;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (inbound_tx, inbound_rx) = mpsc::channel(65536);
+    let links_stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(protocol::serve(
+        listener,
+        link.clone(),
+        inbound_tx.clone(),
+        links_stop.clone(),
+    ));
+    let connector = Connector::new(link, inbound_tx);
+    let dispatcher = Dispatcher::start(connector, registry.workers());
+
+    let registration = registry
+        .register_master(&addr)
+        .await
+        .map_err(|source| Error::Register {
+            addr: addr.clone(),
+            source,
+        })?;
+    info!(%addr, dialect = dialect.label(), heartbeat = ?heartbeat, "master registered and serving");
+
+    let (engine, intake) = Engine::start(
+        engine::Deps {
+            store: store.clone(),
+            dispatcher,
+            host: addr.clone(),
+            slot: registry.master_slot(),
+        },
+        inbound_rx,
+        stop_rx.clone(),
+    );
+    let instances = engine.instances.clone();
+    let stop_for_loss = stop_tx.clone();
+    let lost_registry = registry.clone();
+    let mut stop_wait = stop_rx.clone();
+    let done = tokio::spawn(async move {
+        tokio::select! {
+            reason = lost_registry.lost() => {
+                error!(?reason, "registry says this master must stop (peers fail its workflows over)");
+                let _ = stop_for_loss.send(true);
+            }
+            _ = stop_wait.wait_for(|s| *s) => {}
+        }
+        info!("shutting down: command intake stops");
+        let _ = intake.await;
+        if let Err(e) = registry.deregister().await {
+            warn!(error = %e, "removing our master node");
+        }
+        drop(registration);
+        // Let queued replies to workers reach the wire before the links close.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        links_stop.cancel();
+        store.close().await;
+        info!("master stopped");
+    });
+    Ok(Running {
+        addr,
+        dialect,
+        engine_instances: instances,
+        stop: stop_tx,
+        done,
+    })
+}
+
+/// Runs a master until `shutdown` resolves or the registry session is lost.
+pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let running = start(settings).await?;
+    let mut stopped = running.stop.subscribe();
+    tokio::select! {
+        _ = shutdown => info!("stop signal received"),
+        _ = stopped.wait_for(|s| *s) => {}
+    }
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Retries `attempt` with exponential back-off (0.5 s doubling to 10 s) until `deadline`.
+async fn retry<T, E, F, Fut>(
+    what: &str,
+    at: &str,
+    deadline: Instant,
+    mut attempt: F,
+) -> Result<T, (Duration, E)>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(500);
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                if Instant::now() + pause > deadline {
+                    return Err((started.elapsed(), e));
+                }
+                warn!(%at, error = %e, retry_in = ?pause, "{what} not reachable yet");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// A setting that cannot be turned into a running master.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot determine this host's address: {0}")]
+    Address(crate::config::Error),
+    #[error("dsmaster.heartbeat.fields must be 13 or 14, not {0}")]
+    HeartbeatFields(u8),
+}
+
+impl Settings {
+    /// Resolves a loaded conf dir into what `start` needs: our address as upstream computes
+    /// it (unless `dsmaster.host` overrides it), the pool URL, registry and link options.
+    pub fn from_options(o: &crate::config::Options) -> Result<Settings, SettingsError> {
+        let advertised_ip = match &o.ours.host {
+            Some(h) => h.clone(),
+            None => crate::config::local_ip(o.common.network_interface_preferred.as_deref())
+                .map_err(SettingsError::Address)?
+                .to_string(),
+        };
+        let heartbeat_format = match o.ours.heartbeat_fields {
+            None => None,
+            Some(13) => Some(HeartbeatFormat::Fields13),
+            Some(14) => Some(HeartbeatFormat::Fields14),
+            Some(n) => return Err(SettingsError::HeartbeatFields(n)),
+        };
+        let wire_dialect = o.ours.wire_dialect.map(|d| match d {
+            crate::config::WireDialect::A => Dialect::A,
+            crate::config::WireDialect::B => Dialect::B,
+            crate::config::WireDialect::C => Dialect::C,
+        });
+        let ds = &o.datasource;
+        let registry = registry::Options {
+            servers: o.registry.servers.clone(),
+            namespace: o.registry.namespace.clone(),
+            session_timeout: o.registry.session_timeout,
+            connection_timeout: o.registry.connection_timeout,
+            block_until_connected: o.registry.block_until_connected_wait,
+            digest: o.registry.digest.clone(),
+            heartbeat: heartbeat_format.unwrap_or(HeartbeatFormat::Fields13),
+            heartbeat_interval: o.master.heartbeat_interval,
+            max_cpuload_avg: o.master.max_cpuload_avg,
+            reserved_memory: o.master.reserved_memory,
+        };
+        Ok(Settings {
+            listen_port: o.master.listen_port,
+            advertised_ip,
+            datasource: store::ConnectOptions {
+                url: ds.mysql_url(),
+                max_connections: ds.max_pool_size.max(1) as usize,
+                min_idle: ds.min_idle as usize,
+            },
+            datasource_label: format!("{}:{}/{}", ds.host, ds.port, ds.database),
+            registry,
+            wire_dialect,
+            heartbeat_format,
+            startup_timeout: o.ours.startup_timeout,
+            link: LinkOptions::default(),
+        })
+    }
+}

@@ -1,1 +1,155 @@
-//! (module under construction)
+//! Every SQL statement the master issues against the 2.0.x MySQL schema.
+//!
+//! The engine calls typed methods here; no SQL lives anywhere else. The store follows
+//! upstream's write semantics where other components can see them (shared/spec/database.md):
+//! inserts omit NULL fields so column defaults apply, updates name only the columns that
+//! changed and never write NULL over a value, enums are stored as their integer codes and
+//! JSON columns keep the shapes Java readers expect.
+//!
+//! DATETIME columns hold wall-clock values in the database session's time zone (what
+//! Connector/J does for the Java master), so [`Clock`] converts instants using the offset
+//! the server reports at connect time.
+
+mod clock;
+mod command;
+mod definition;
+mod instance;
+pub mod rows;
+mod sql;
+mod version;
+
+pub use clock::Clock;
+pub use command::{HandleOutcome, NextCommand};
+pub use definition::{Dag, TenantQueue};
+pub use instance::{AckWrite, ResultWrite};
+pub use rows::*;
+pub use version::SchemaVersion;
+
+use mysql_async::prelude::*;
+use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+use std::time::Duration;
+
+/// What went wrong in the store, with the table, row and column where that is known.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error during {context}: {source}")]
+    Sql {
+        context: String,
+        #[source]
+        source: mysql_async::Error,
+    },
+    #[error("bad value in {table} id {id} column {column}: {reason}")]
+    BadValue {
+        table: &'static str,
+        id: i64,
+        column: &'static str,
+        reason: String,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("unsupported schema: {0}")]
+    UnsupportedSchema(String),
+    #[error("bad datasource URL: {0}")]
+    BadUrl(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Adds the operation to a driver error so logs say what was being done.
+pub(crate) trait SqlContext<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> SqlContext<T> for std::result::Result<T, mysql_async::Error> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Sql {
+            context: context(),
+            source,
+        })
+    }
+}
+
+/// Connection pool plus the time-zone clock; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    clock: Clock,
+    /// Whether `t_ds_process_instance.restart_time` exists (2.0.2+); set by `schema_version`.
+    restart_time: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// How to reach the database; built by `config` from the cluster's datasource settings.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    /// `mysql://user:password@host:port/database` (as `mysql_async` understands it).
+    pub url: String,
+    pub max_connections: usize,
+    pub min_idle: usize,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL carries the password: never print it.
+        f.debug_struct("ConnectOptions")
+            .field("max_connections", &self.max_connections)
+            .field("min_idle", &self.min_idle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the pool and checks the server answers; reads the session time-zone offset.
+    pub async fn connect(options: &ConnectOptions) -> Result<Store> {
+        let opts = Opts::from_url(&options.url).map_err(|e| Error::BadUrl(e.to_string()))?;
+        let constraints = PoolConstraints::new(
+            options.min_idle.min(options.max_connections),
+            options.max_connections.max(1),
+        )
+        .unwrap_or_default();
+        let pool_opts = PoolOpts::default()
+            .with_constraints(constraints)
+            .with_inactive_connection_ttl(Duration::from_secs(600));
+        let builder = OptsBuilder::from_opts(opts)
+            .pool_opts(pool_opts)
+            .prefer_socket(false)
+            .stmt_cache_size(256);
+        let pool = Pool::new(builder);
+        let mut conn = pool
+            .get_conn()
+            .await
+            .ctx(|| "connecting to the database".into())?;
+        let offset: Option<i64> = conn
+            .query_first("SELECT TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), NOW())")
+            .await
+            .ctx(|| "reading the session time zone".into())?;
+        drop(conn);
+        let clock = Clock::from_offset_seconds(offset.unwrap_or(0));
+        Ok(Store {
+            pool,
+            clock,
+            restart_time: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        })
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub(crate) fn has_restart_time(&self) -> bool {
+        self.restart_time.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) async fn conn(&self) -> Result<mysql_async::Conn> {
+        self.pool
+            .get_conn()
+            .await
+            .ctx(|| "taking a connection from the pool".into())
+    }
+
+    /// Closes every pooled connection (graceful shutdown).
+    pub async fn close(self) {
+        if let Err(e) = self.pool.disconnect().await {
+            tracing::warn!(error = %e, "closing the database pool");
+        }
+    }
+}

@@ -1,1 +1,138 @@
-//! (module under construction)
+//! Throw-away infrastructure for integration tests and `dsmaster demo`.
+//!
+//! The master cannot be tested meaningfully against mocks: its contract is
+//! the exact MySQL schema and ZooKeeper layout that upstream DolphinScheduler
+//! uses. So this module starts *private* MariaDB and ZooKeeper servers — each
+//! on a free loopback port with its own temporary directory — and loads
+//! upstream's own fresh-install DDL. Nothing here ever talks to a server it
+//! did not start (a system MariaDB on port 3306 is deliberately ignored).
+//!
+//! It lives in the library rather than under `tests/` because the `demo`
+//! subcommand needs the same servers.
+//!
+//! | file | owns |
+//! |------|------|
+//! | `mariadb.rs` | [`MariaDb`]: `mariadb-install-db` + `mariadbd`, DS database creation |
+//! | `zookeeper.rs` | [`ZooKeeper`]: standalone `ZooKeeperServerMain` from the Debian jars |
+//! | `schema.rs` | [`SchemaVersion`], [`schema_sql`]: upstream DDL extracted from Maven Central sources jars into a user cache |
+//! | `process.rs` | process-group handling, the cleanup watchdog and graceful/forced stop shared by both servers |
+//! | `ports.rs` | picking a free loopback port |
+//!
+//! Binaries come from Debian packages; `scripts/install-deps.sh` installs them.
+//! Nothing fetched from upstream is stored in the repository: the DDL is
+//! pulled from the local Maven repository (downloading it with `mvn` if
+//! needed) at run time.
+//!
+//! Cleanup is layered because tests panic and get interrupted: an explicit
+//! async `stop()`, a synchronous `Drop` that kills and reaps the process group
+//! before the temp dir goes, and a tiny shell watchdog that kills the server
+//! and removes its directory if the test process itself dies (Ctrl-C, SIGKILL).
+
+pub mod cluster;
+pub mod fixtures;
+pub mod worker;
+
+mod mariadb;
+mod ports;
+mod process;
+mod schema;
+mod zookeeper;
+
+use std::time::Duration;
+
+pub use mariadb::{MariaDb, DS_PASSWORD, DS_USER};
+pub use ports::free_port;
+pub use schema::{schema_sql, SchemaVersion};
+pub use zookeeper::ZooKeeper;
+
+/// Everything that can go wrong while standing up the test servers.
+///
+/// Variants carry enough context (binary, port, log tail) that a failing CI
+/// run can be diagnosed from the test output alone.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Fixtures, the stand-in worker or the local cluster (test support above the servers).
+    #[error("{0}")]
+    Fixture(String),
+
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot run `{binary}` ({source}); run scripts/install-deps.sh")]
+    Spawn {
+        binary: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("`{command}` failed ({status}):\n{output}")]
+    Command {
+        command: String,
+        status: String,
+        output: String,
+    },
+
+    #[error(
+        "{server} on 127.0.0.1:{port} exited during startup ({status}); log tail:\n{log_tail}"
+    )]
+    Exited {
+        server: &'static str,
+        port: u16,
+        status: String,
+        log_tail: String,
+    },
+
+    #[error(
+        "{server} on 127.0.0.1:{port} not ready after {waited:?} (last error: {last_error}); log tail:\n{log_tail}"
+    )]
+    NotReady {
+        server: &'static str,
+        port: u16,
+        waited: Duration,
+        last_error: String,
+        log_tail: String,
+    },
+
+    #[error("MariaDB on 127.0.0.1:{port}: {what}: {source}")]
+    Sql {
+        port: u16,
+        what: String,
+        #[source]
+        source: mysql_async::Error,
+    },
+
+    #[error("ZooKeeper on 127.0.0.1:{port}: {message}")]
+    ZooKeeper { port: u16, message: String },
+
+    #[error("upstream schema {version}: {message}")]
+    Schema { version: String, message: String },
+
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+}
+
+impl Error {
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// A startup that lost the race for its port is worth one retry on a
+    /// fresh port; anything else is a real failure.
+    pub(crate) fn is_address_in_use(&self) -> bool {
+        match self {
+            Error::Exited { log_tail, .. } | Error::NotReady { log_tail, .. } => {
+                log_tail.contains("Address already in use")
+                    || log_tail.contains("BindException")
+                    || log_tail.contains("Do you already have another")
+            }
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,60 @@
+#!/bin/sh
+# Installs what the integration tests and `dsmaster demo` need on Debian/Ubuntu:
+# MariaDB and ZooKeeper binaries (started privately by src/testkit, never as
+# system services we rely on), a JDK for ZooKeeper, Maven to fetch upstream's
+# schema from Maven Central, and unzip to extract it.
+#
+# Idempotent and fast when everything is present: apt-get update only runs
+# when something is missing. Needs root (or sudo) only in that case.
+set -eu
+
+missing=""
+need() { missing="$missing $1"; }
+
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need mariadb-server
+command -v mariadb-install-db >/dev/null 2>&1 || need mariadb-server
+command -v mariadb >/dev/null 2>&1 || need mariadb-client
+[ -f /usr/share/java/zookeeper.jar ] || need zookeeper
+# slf4j-simple gives the private ZooKeeper a log file; zookeeper does not pull it in.
+[ -f /usr/share/java/slf4j-simple.jar ] || need libslf4j-java
+command -v java >/dev/null 2>&1 || need default-jdk-headless
+command -v mvn >/dev/null 2>&1 || need maven
+command -v unzip >/dev/null 2>&1 || need unzip
+
+if [ -z "$missing" ]; then
+    echo "install-deps: all dependencies present"
+    exit 0
+fi
+
+# De-duplicate while keeping order (mariadb-server may be listed twice).
+packages=$(printf '%s\n' $missing | awk '!seen[$0]++' | tr '\n' ' ')
+echo "install-deps: installing $packages"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+
+# Keep the package's own MariaDB/ZooKeeper services from starting: the tests
+# never use them, and a system server on 3306 must not be disturbed or
+# depended upon. policy-rc.d is only added if absent, and removed afterwards.
+policy=/usr/sbin/policy-rc.d
+added_policy=""
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    added_policy=1
+fi
+cleanup() {
+    if [ -n "$added_policy" ]; then
+        $SUDO rm -f "$policy"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+$SUDO apt-get update
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages
+
+echo "install-deps: done"

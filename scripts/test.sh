@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test of the project on this machine: installs what is missing (Debian packages,
+# upstream's schema from Maven Central, cached), checks formatting and lints, then runs the
+# unit and integration tests. The integration tests start their own private MariaDB and
+# ZooKeeper on free loopback ports and remove them afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "test: cargo is not installed; install a Rust toolchain (1.80 or newer) first" >&2
+    exit 1
+fi
+
+scripts/install-deps.sh
+scripts/fetch-schema.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --all-targets 2>&1 | tee target/test-output.txt
+# One summary line for CI readers: the totals over every test binary.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "summary: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.txt

@@ -1,0 +1,453 @@
+//! Pure construction of rows from definitions, as upstream's `ProcessService` does it:
+//! a new process instance from a command (`generateNewProcessInstance`), global parameter
+//! curing, and a task instance from a DAG node (`createTaskInstance`, task_params rewrite).
+//! No I/O here, so every rule is unit-tested.
+
+use crate::model::{CommandType, ExecutionStatus, Flag, TaskDependType};
+use crate::store::{CommandRow, ProcessDefinition, ProcessInstance, TaskDefinition, TaskInstance};
+use chrono::{Duration, NaiveDateTime};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// Why a command cannot become an instance; the text goes to `t_ds_error_command.message`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConstructError {
+    #[error("command_param is not a JSON object: {0}")]
+    BadCommandParam(String),
+    #[error("task_depend_type {0} needs a non-empty StartNodeList")]
+    MissingStartNodes(TaskDependType),
+    #[error("global_params of the definition are not a JSON list of properties: {0}")]
+    BadGlobalParams(String),
+    #[error("global parameter {0} has no value")]
+    NullGlobalParam(String),
+}
+
+/// `command_param` as upstream reads it: a map whose values may be strings or numbers.
+pub fn parse_command_param(raw: Option<&str>) -> Result<HashMap<String, String>, ConstructError> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(HashMap::new());
+    };
+    let v: Value =
+        serde_json::from_str(raw).map_err(|e| ConstructError::BadCommandParam(e.to_string()))?;
+    let Value::Object(map) = v else {
+        return Err(ConstructError::BadCommandParam(
+            raw.chars().take(80).collect(),
+        ));
+    };
+    Ok(map
+        .into_iter()
+        .filter_map(|(k, v)| match v {
+            Value::String(s) => Some((k, s)),
+            Value::Null => None,
+            other => Some((k, other.to_string())),
+        })
+        .collect())
+}
+
+/// Comma-separated codes of `StartNodeList` (unparseable entries are dropped with a warning).
+pub fn start_codes(params: &HashMap<String, String>) -> Vec<i64> {
+    params
+        .get("StartNodeList")
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .filter_map(|x| match x.parse() {
+                    Ok(c) => Some(c),
+                    Err(_) => {
+                        tracing::warn!(code = x, "StartNodeList entry is not a task code");
+                        None
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Upstream `generateNewProcessInstance` plus the common steps of `constructProcessInstance`
+/// for commands that create a new instance (START_PROCESS, START_CURRENT_TASK_PROCESS,
+/// SCHEDULER).
+pub fn new_process_instance(
+    cmd: &CommandRow,
+    def: &ProcessDefinition,
+    host: &str,
+    now: NaiveDateTime,
+    now_millis_text: &str,
+) -> Result<ProcessInstance, ConstructError> {
+    let params = parse_command_param(cmd.command_param.as_deref())?;
+    if let Some(t @ (TaskDependType::TASK_ONLY | TaskDependType::TASK_PRE)) = cmd.task_depend_type {
+        if start_codes(&params).is_empty() {
+            return Err(ConstructError::MissingStartNodes(t));
+        }
+    }
+    let start_params = params
+        .get("StartParams")
+        .and_then(|s| serde_json::from_str::<HashMap<String, Value>>(s).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => (k, s),
+            other => (k, other.to_string()),
+        })
+        .collect::<HashMap<_, _>>();
+    let global_params = cure_global_params(
+        def.global_params.as_deref(),
+        &start_params,
+        cmd.command_type,
+        cmd.schedule_time,
+        now,
+    )?;
+    let worker_group = cmd
+        .worker_group
+        .clone()
+        .filter(|g| !g.trim().is_empty())
+        .unwrap_or_else(|| "default".to_string());
+    Ok(ProcessInstance {
+        id: 0,
+        name: Some(format!("{}-{}-{}", def.name, def.version, now_millis_text)),
+        process_definition_code: def.code,
+        process_definition_version: def.version,
+        state: Some(ExecutionStatus::RUNNING_EXECUTION),
+        recovery: Some(Flag::NO),
+        start_time: Some(now),
+        end_time: None,
+        run_times: 1,
+        host: Some(host.to_string()),
+        command_type: Some(cmd.command_type),
+        command_param: cmd.command_param.clone(),
+        task_depend_type: Some(cmd.task_depend_type.unwrap_or(TaskDependType::TASK_POST)),
+        max_try_times: 0,
+        failure_strategy: Some(cmd.failure_strategy),
+        warning_type: Some(cmd.warning_type),
+        warning_group_id: Some(cmd.warning_group_id.unwrap_or(0)),
+        schedule_time: cmd.schedule_time,
+        command_start_time: cmd.start_time,
+        global_params,
+        is_sub_process: Some(Flag::NO),
+        executor_id: cmd.executor_id.unwrap_or(0),
+        history_cmd: Some(cmd.command_type.name().to_string()),
+        process_instance_priority: cmd.process_instance_priority,
+        worker_group: Some(worker_group),
+        environment_code: Some(cmd.environment_code),
+        timeout: def.timeout,
+        tenant_id: def.tenant_id,
+        var_pool: None,
+        dry_run: cmd.dry_run,
+        restart_time: Some(now),
+    })
+}
+
+/// Upstream `curingGlobalParams`, for the placeholders the master resolves itself: values
+/// that start with `$` and name a built-in (`${system.biz.date}`, `${system.biz.curdate}`,
+/// `${system.datetime}`) or another global. `$[...]` time expressions are left for the worker,
+/// which resolves them again from `scheduleTime` (documented as a gap in README).
+pub fn cure_global_params(
+    raw: Option<&str>,
+    overrides: &HashMap<String, String>,
+    cmd_type: CommandType,
+    schedule_time: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> Result<Option<String>, ConstructError> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let mut list: Vec<Map<String, Value>> =
+        serde_json::from_str(raw).map_err(|e| ConstructError::BadGlobalParams(e.to_string()))?;
+    if list.is_empty() {
+        return Ok(None);
+    }
+    let mut values: HashMap<String, String> = HashMap::new();
+    for p in &list {
+        let name = p
+            .get("prop")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        match p.get("value") {
+            Some(Value::String(s)) => {
+                values.insert(name, s.clone());
+            }
+            Some(Value::Null) | None => return Err(ConstructError::NullGlobalParam(name)),
+            Some(other) => {
+                values.insert(name, other.to_string());
+            }
+        }
+    }
+    for (k, v) in overrides {
+        if values.contains_key(k) {
+            values.insert(k.clone(), v.clone());
+        }
+    }
+    let mut all = business_time(cmd_type, schedule_time, now);
+    all.extend(values.clone());
+    for p in &mut list {
+        let name = p
+            .get("prop")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let Some(v) = values.get(&name) else { continue };
+        let cured = if v.starts_with('$') {
+            replace_placeholders(v, &all)
+        } else {
+            v.clone()
+        };
+        p.insert("value".into(), Value::String(cured));
+    }
+    serde_json::to_string(&list)
+        .map(Some)
+        .map_err(|e| ConstructError::BadGlobalParams(e.to_string()))
+}
+
+/// Upstream `BusinessTimeUtils.getBusinessTime` (2.0.4+ rules).
+fn business_time(
+    cmd_type: CommandType,
+    schedule_time: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> HashMap<String, String> {
+    if cmd_type == CommandType::COMPLEMENT_DATA && schedule_time.is_none() {
+        return HashMap::new();
+    }
+    let base = schedule_time.unwrap_or(now);
+    let mut m = HashMap::new();
+    m.insert(
+        "system.biz.date".into(),
+        (base - Duration::days(1)).format("%Y%m%d").to_string(),
+    );
+    m.insert(
+        "system.biz.curdate".into(),
+        base.format("%Y%m%d").to_string(),
+    );
+    m.insert(
+        "system.datetime".into(),
+        base.format("%Y%m%d%H%M%S").to_string(),
+    );
+    m
+}
+
+/// `${name}` replacement from `values`, unknown names left as they are.
+fn replace_placeholders(text: &str, values: &HashMap<String, String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                let name = &after[..end];
+                match values.get(name) {
+                    Some(v) if !v.contains("${") => out.push_str(v),
+                    _ => {
+                        out.push_str("${");
+                        out.push_str(name);
+                        out.push('}');
+                    }
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The task instance's `task_params`: the definition's object with `conditionResult`,
+/// `dependence` and `switchResult` stored as JSON *strings* (`"null"` when absent) and
+/// `waitStartTimeout` null, because Java readers of the instance row cast those to String.
+pub fn instance_task_params(definition_params: Option<&str>) -> Option<String> {
+    let raw = definition_params?.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(raw) else {
+        // Not an object: hand it on untouched; the worker will report what it makes of it.
+        return Some(raw.to_string());
+    };
+    let as_text =
+        |v: Option<Value>| Value::String(v.map(|v| v.to_string()).unwrap_or_else(|| "null".into()));
+    let condition = map.remove("conditionResult");
+    let dependence = map.remove("dependence");
+    let switch = map.get("switchResult").cloned();
+    map.insert("switchResult".into(), as_text(switch));
+    map.insert("conditionResult".into(), as_text(condition));
+    map.insert("dependence".into(), as_text(dependence));
+    map.insert("waitStartTimeout".into(), Value::Null);
+    serde_json::to_string(&Value::Object(map)).ok()
+}
+
+/// Upstream `createTaskInstance`: a fresh row for a DAG node (not yet inserted).
+pub fn new_task_instance(
+    node: &TaskDefinition,
+    instance: &ProcessInstance,
+    environment_config: Option<String>,
+) -> TaskInstance {
+    let process_group = instance
+        .worker_group
+        .clone()
+        .filter(|g| !g.trim().is_empty())
+        .unwrap_or_else(|| "default".into());
+    let process_env = instance.environment_code.unwrap_or(-1);
+    let task_group = node
+        .worker_group
+        .clone()
+        .filter(|g| !g.trim().is_empty())
+        .unwrap_or_else(|| process_group.clone());
+    let (worker_group, environment_code) = if process_group != "default" && task_group == "default"
+    {
+        (process_group, process_env)
+    } else {
+        (task_group, node.environment_code)
+    };
+    TaskInstance {
+        id: 0,
+        name: Some(node.name.clone()),
+        task_type: node.task_type.to_ascii_uppercase(),
+        task_code: node.code,
+        task_definition_version: node.version,
+        process_instance_id: instance.id,
+        state: Some(ExecutionStatus::SUBMITTED_SUCCESS),
+        alert_flag: Some(Flag::NO),
+        retry_times: 0,
+        pid: 0,
+        task_params: instance_task_params(node.task_params.as_deref()),
+        flag: Some(Flag::YES),
+        retry_interval: node.fail_retry_interval,
+        max_retry_times: node.fail_retry_times,
+        task_instance_priority: Some(node.task_priority),
+        worker_group: Some(worker_group),
+        environment_code: Some(environment_code),
+        environment_config,
+        executor_id: instance.executor_id,
+        delay_time: node.delay_time,
+        dry_run: instance.dry_run,
+        ..TaskInstance::default()
+    }
+}
+
+/// Upstream `getPreVarPool`: the predecessors' var pools merged, every property forced to
+/// `IN`; on a name clash the predecessor that ended later wins and empty values lose.
+pub fn merge_var_pools(preds: &[(Option<NaiveDateTime>, &str)]) -> Option<String> {
+    let mut sorted: Vec<&(Option<NaiveDateTime>, &str)> = preds.iter().collect();
+    sorted.sort_by_key(|(end, _)| *end);
+    let mut merged: Vec<Map<String, Value>> = Vec::new();
+    for (_, pool) in sorted {
+        let Ok(list) = serde_json::from_str::<Vec<Map<String, Value>>>(pool) else {
+            continue;
+        };
+        for mut p in list {
+            p.insert("direct".into(), Value::String("IN".into()));
+            let name = p.get("prop").cloned();
+            let empty = matches!(p.get("value"), None | Some(Value::Null))
+                || p.get("value").and_then(Value::as_str) == Some("");
+            match merged.iter_mut().find(|q| q.get("prop") == name.as_ref()) {
+                Some(existing) if !empty => *existing = p,
+                Some(_) => {}
+                None => merged.push(p),
+            }
+        }
+    }
+    if merged.is_empty() {
+        return None;
+    }
+    serde_json::to_string(&merged).ok()
+}
+
+/// Instance name suffix: `yyyyMMddHHmmssSSS` of the creation instant.
+pub fn name_suffix(now_millis: chrono::NaiveDateTime) -> String {
+    now_millis.format("%Y%m%d%H%M%S%3f").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn t(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn task_params_keep_logic_keys_as_strings() {
+        let out = instance_task_params(Some(
+            r#"{"localParams":[],"rawScript":"echo 1","resourceList":[],"dependence":{},"switchResult":{}}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            out,
+            r#"{"localParams":[],"rawScript":"echo 1","resourceList":[],"switchResult":"{}","conditionResult":"null","dependence":"{}","waitStartTimeout":null}"#
+        );
+    }
+
+    #[test]
+    fn global_params_resolve_builtins_and_overrides() {
+        let raw = r#"[{"prop":"d","direct":"IN","type":"VARCHAR","value":"${system.biz.date}"},{"prop":"x","direct":"IN","type":"VARCHAR","value":"a"},{"prop":"y","direct":"IN","type":"VARCHAR","value":"a_${system.biz.date}"}]"#;
+        let mut over = HashMap::new();
+        over.insert("x".to_string(), "b".to_string());
+        let cured = cure_global_params(
+            Some(raw),
+            &over,
+            CommandType::START_PROCESS,
+            Some(t("2024-03-01 00:00:00")),
+            t("2025-01-01 00:00:00"),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            cured,
+            r#"[{"prop":"d","direct":"IN","type":"VARCHAR","value":"20240229"},{"prop":"x","direct":"IN","type":"VARCHAR","value":"b"},{"prop":"y","direct":"IN","type":"VARCHAR","value":"a_${system.biz.date}"}]"#
+        );
+        assert_eq!(
+            cure_global_params(
+                Some("[]"),
+                &HashMap::new(),
+                CommandType::START_PROCESS,
+                None,
+                t("2025-01-01 00:00:00")
+            ),
+            Ok(None)
+        );
+        assert!(matches!(
+            cure_global_params(
+                Some("{"),
+                &HashMap::new(),
+                CommandType::START_PROCESS,
+                None,
+                t("2025-01-01 00:00:00")
+            ),
+            Err(ConstructError::BadGlobalParams(_))
+        ));
+    }
+
+    #[test]
+    fn command_param_accepts_numbers_and_strings() {
+        let p =
+            parse_command_param(Some(r#"{"StartNodeList":"1,2","ProcessInstanceId":7}"#)).unwrap();
+        assert_eq!(p["ProcessInstanceId"], "7");
+        assert_eq!(start_codes(&p), vec![1, 2]);
+        assert!(parse_command_param(Some("[1]")).is_err());
+        assert!(parse_command_param(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn var_pools_merge_later_wins() {
+        let a = r#"[{"prop":"x","direct":"OUT","type":"VARCHAR","value":"1"}]"#;
+        let b = r#"[{"prop":"x","direct":"OUT","type":"VARCHAR","value":"2"},{"prop":"y","direct":"OUT","type":"VARCHAR","value":""}]"#;
+        let d1 = NaiveDate::from_ymd_opt(2024, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 1)
+            .unwrap();
+        let d2 = NaiveDate::from_ymd_opt(2024, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 2)
+            .unwrap();
+        let merged = merge_var_pools(&[(Some(d2), b), (Some(d1), a)]).unwrap();
+        assert_eq!(
+            merged,
+            r#"[{"prop":"x","direct":"IN","type":"VARCHAR","value":"2"},{"prop":"y","direct":"IN","type":"VARCHAR","value":""}]"#
+        );
+    }
+}

@@ -1,0 +1,671 @@
+//! One actor per workflow instance: everything about the instance (worker acks and results,
+//! dispatch notices, API state events) arrives on its single channel, so ordering is never a
+//! question. The actor keeps the instance, its DAG and its task instances in memory and writes
+//! the database only where the API server or a restarted master must see it; it answers a
+//! worker only after the row it reported is durable.
+
+use super::construct;
+use super::dag::WorkflowDag;
+use super::Instances;
+use crate::dispatch::{DispatchItem, Dispatched, Dispatcher};
+use crate::model::{ExecutionStatus, FailureStrategy, Priority};
+use crate::protocol::{
+    Command, DbTaskAckCommand, DbTaskResponseCommand, Link, TaskExecuteAckCommand,
+    TaskExecuteResponseCommand, TaskExecutionContext,
+};
+use crate::store::{
+    AckWrite, ProcessDefinition, ProcessInstance, ResultWrite, Store, TaskInstance, TenantQueue,
+};
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn, Instrument};
+
+/// Everything the actor reacts to.
+pub enum Event {
+    Ack {
+        ack: TaskExecuteAckCommand,
+        link: Link,
+    },
+    Result {
+        result: TaskExecuteResponseCommand,
+        link: Link,
+    },
+    Dispatched(Dispatched),
+    /// STATE_EVENT_REQUEST for the instance itself (API stop/pause): re-read the row.
+    ProcessStateChange,
+}
+
+/// Worker acknowledgement status codes carried in DB_TASK_ACK / DB_TASK_RESPONSE.
+const REPLY_SUCCESS: i32 = ExecutionStatus::SUCCESS as i32;
+const REPLY_FAILURE: i32 = ExecutionStatus::FAILURE as i32;
+
+pub(crate) struct Workflow {
+    store: Store,
+    dispatcher: Dispatcher,
+    instances: Instances,
+    instance: ProcessInstance,
+    definition: ProcessDefinition,
+    dag: WorkflowDag,
+    /// Task instances of this run by id (valid rows only).
+    tasks: HashMap<i32, TaskInstance>,
+    /// Valid task instance id per task code.
+    by_code: HashMap<i64, i32>,
+    complete: HashSet<i64>,
+    failed: HashSet<i64>,
+    active: HashSet<i32>,
+    tenant: Option<Option<TenantQueue>>,
+    /// Tasks that ended inside the master and still need `task_finished` (kept as a queue so
+    /// finishing a task never recurses into submitting its successors).
+    pending: Vec<i32>,
+    tx: mpsc::Sender<Event>,
+}
+
+impl Workflow {
+    /// Spawns the actor for a freshly started instance and registers it in the exec map.
+    pub(crate) fn spawn(
+        store: Store,
+        dispatcher: Dispatcher,
+        instances: Instances,
+        instance: ProcessInstance,
+        definition: ProcessDefinition,
+    ) {
+        let (tx, rx) = mpsc::channel(1024);
+        instances.register(instance.id, tx.clone());
+        let span = tracing::info_span!("workflow", process_instance_id = instance.id);
+        let wf = Workflow {
+            store,
+            dispatcher,
+            instances,
+            instance,
+            definition,
+            dag: WorkflowDag::default(),
+            tasks: HashMap::new(),
+            by_code: HashMap::new(),
+            complete: HashSet::new(),
+            failed: HashSet::new(),
+            active: HashSet::new(),
+            tenant: None,
+            pending: Vec::new(),
+            tx,
+        };
+        tokio::spawn(wf.run(rx).instrument(span));
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Event>) {
+        let id = self.instance.id;
+        if let Err(e) = self.start().await {
+            error!(error = %e, "workflow could not start; the instance fails");
+            self.finish(ExecutionStatus::FAILURE).await;
+        }
+        while !self.is_finished() {
+            let Some(event) = rx.recv().await else { break };
+            if let Err(e) = self.handle(event).await {
+                error!(error = %e, "event handling failed");
+            }
+        }
+        self.instances.remove(id);
+        debug!("workflow actor ended");
+    }
+
+    fn is_finished(&self) -> bool {
+        self.instance
+            .state
+            .map(|s| s.is_finished())
+            .unwrap_or(false)
+    }
+
+    async fn start(&mut self) -> Result<(), String> {
+        let dag = self
+            .store
+            .load_dag(self.definition.code, self.definition.version)
+            .await
+            .map_err(|e| e.to_string())?;
+        let params = construct::parse_command_param(self.instance.command_param.as_deref())
+            .map_err(|e| e.to_string())?;
+        let depend = self
+            .instance
+            .task_depend_type
+            .unwrap_or(crate::model::TaskDependType::TASK_POST);
+        self.dag = WorkflowDag::build(&dag, &construct::start_codes(&params), &[], depend)
+            .map_err(|e| e.to_string())?;
+        info!(
+            name = ?self.instance.name,
+            tasks = self.dag.nodes.len(),
+            "workflow started"
+        );
+        self.submit_post_nodes(None).await;
+        self.settle().await;
+        Ok(())
+    }
+
+    /// Runs `task_finished` for tasks the master ended itself, then recomputes the state.
+    async fn settle(&mut self) {
+        while let Some(id) = self.pending.pop() {
+            self.task_finished(id).await;
+        }
+        self.update_state().await;
+    }
+
+    async fn handle(&mut self, event: Event) -> Result<(), String> {
+        let outcome = match event {
+            Event::Dispatched(d) => self.on_dispatched(d).await,
+            Event::Ack { ack, link } => self.on_ack(ack, link).await,
+            Event::Result { result, link } => self.on_result(result, link).await,
+            Event::ProcessStateChange => self.on_process_state_change().await,
+        };
+        self.settle().await;
+        outcome
+    }
+
+    /// Creates and submits the task instances that may start after `pre` completed.
+    async fn submit_post_nodes(&mut self, pre: Option<i64>) {
+        for code in self.dag.runnable_after(pre, &self.complete) {
+            if self.by_code.contains_key(&code) {
+                continue;
+            }
+            if let Err(e) = self.submit_task(code).await {
+                error!(task_code = code, error = %e, "task could not be submitted");
+                self.failed.insert(code);
+            }
+        }
+    }
+
+    async fn submit_task(&mut self, code: i64) -> Result<(), String> {
+        let Some(node) = self.dag.nodes.get(&code).map(|n| n.definition.clone()) else {
+            return Err(format!("task {code} has no definition"));
+        };
+        let env_code = node.environment_code;
+        let env = if env_code >= 0 {
+            self.store
+                .environment_config(env_code)
+                .await
+                .map_err(|e| e.to_string())?
+        } else {
+            None
+        };
+        let mut task = construct::new_task_instance(&node, &self.instance, env);
+        task.var_pool = self.pre_var_pool(code);
+        let instance_state = self
+            .instance
+            .state
+            .unwrap_or(ExecutionStatus::RUNNING_EXECUTION);
+        task.state = Some(match instance_state {
+            ExecutionStatus::READY_PAUSE => ExecutionStatus::PAUSE,
+            ExecutionStatus::READY_STOP => ExecutionStatus::KILL,
+            _ => ExecutionStatus::SUBMITTED_SUCCESS,
+        });
+        let id = self
+            .store
+            .insert_task_instance(&task)
+            .await
+            .map_err(|e| e.to_string())?;
+        task.id = id;
+        self.by_code.insert(code, id);
+        let state = task.state.unwrap_or(ExecutionStatus::SUBMITTED_SUCCESS);
+        info!(task_instance_id = id, task = ?task.name, state = %state, "task instance submitted");
+        self.tasks.insert(id, task.clone());
+        if state.is_finished() {
+            // Created paused or killed: it completes at once and its successors never run.
+            self.complete.insert(code);
+            return Ok(());
+        }
+        if crate::model::is_master_side_task(&task.task_type) {
+            warn!(task_type = %task.task_type, "logic tasks are not supported yet; the task fails");
+            self.finish_task_locally(id, ExecutionStatus::FAILURE).await;
+            return Ok(());
+        }
+        let Some(tenant) = self.tenant().await? else {
+            warn!(
+                task_instance_id = id,
+                "no tenant resolves for this workflow; the task fails"
+            );
+            self.finish_task_locally(id, ExecutionStatus::FAILURE).await;
+            return Ok(());
+        };
+        let context = self.context(&task, &node, &tenant);
+        self.active.insert(id);
+        let tx = self.tx.clone();
+        self.dispatcher.submit(DispatchItem {
+            process_instance_priority: self
+                .instance
+                .process_instance_priority
+                .unwrap_or(Priority::MEDIUM)
+                .code(),
+            process_instance_id: self.instance.id,
+            task_instance_id: id,
+            worker_group: task
+                .worker_group
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+            context,
+            notify: Arc::new(move |d| {
+                if tx.try_send(Event::Dispatched(d)).is_err() {
+                    warn!("workflow channel full or closed; dispatch notice dropped");
+                }
+            }),
+        });
+        Ok(())
+    }
+
+    async fn tenant(&mut self) -> Result<Option<TenantQueue>, String> {
+        if let Some(t) = &self.tenant {
+            return Ok(t.clone());
+        }
+        let t = self
+            .store
+            .tenant_for(
+                self.instance.tenant_id,
+                self.definition.user_id,
+                self.instance.executor_id,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        self.tenant = Some(t.clone());
+        Ok(t)
+    }
+
+    /// The TASK_EXECUTE_REQUEST context, filled as upstream's builder fills it for tasks
+    /// whose parameters need no data-source or resource look-ups.
+    fn context(
+        &self,
+        task: &TaskInstance,
+        node: &crate::store::TaskDefinition,
+        tenant: &TenantQueue,
+    ) -> TaskExecutionContext {
+        let clock = self.store.clock();
+        let to_utc = |t: Option<chrono::NaiveDateTime>| -> Option<DateTime<Utc>> {
+            t.map(|t| clock.from_db(t))
+        };
+        let timeout_on = node.timeout_flag == crate::model::TimeoutFlag::OPEN;
+        let strategy = if timeout_on {
+            node.timeout_notify_strategy
+        } else {
+            None
+        };
+        let fails = matches!(
+            strategy,
+            Some(
+                crate::model::TaskTimeoutStrategy::FAILED
+                    | crate::model::TaskTimeoutStrategy::WARNFAILED
+            )
+        );
+        TaskExecutionContext {
+            task_instance_id: task.id,
+            task_name: task.name.clone(),
+            first_submit_time: to_utc(task.first_submit_time),
+            start_time: to_utc(task.start_time),
+            task_type: Some(task.task_type.clone()),
+            host: task.host.clone(),
+            log_path: task.log_path.clone(),
+            process_define_code: Some(self.definition.code),
+            process_define_version: self.definition.version,
+            process_instance_id: self.instance.id,
+            schedule_time: to_utc(self.instance.schedule_time),
+            global_params: self.instance.global_params.clone(),
+            executor_id: self.instance.executor_id,
+            cmd_type_if_complement: self.instance.command_type.map(|c| c.code()).unwrap_or(0),
+            tenant_code: Some(tenant.tenant_code.clone()),
+            queue: tenant.queue.clone(),
+            project_code: self.definition.project_code,
+            task_params: node.task_params.clone(),
+            environment_config: task.environment_config.clone(),
+            task_timeout_strategy: strategy,
+            task_timeout: if fails {
+                (i64::from(node.timeout) * 60).min(i64::from(i32::MAX)) as i32
+            } else {
+                i32::MAX
+            },
+            worker_group: task.worker_group.clone(),
+            delay_time: task.delay_time,
+            var_pool: task.var_pool.clone(),
+            dry_run: task.dry_run,
+            ..TaskExecutionContext::default()
+        }
+    }
+
+    fn pre_var_pool(&self, code: i64) -> Option<String> {
+        let preds: Vec<(Option<chrono::NaiveDateTime>, &str)> = self
+            .dag
+            .predecessors(code)
+            .filter_map(|p| self.by_code.get(&p))
+            .filter_map(|id| self.tasks.get(id))
+            .filter_map(|t| t.var_pool.as_deref().map(|v| (t.end_time, v)))
+            .collect();
+        construct::merge_var_pools(&preds)
+    }
+
+    async fn on_dispatched(&mut self, d: Dispatched) -> Result<(), String> {
+        let now = self.store.clock().now();
+        let Some(task) = self.tasks.get_mut(&d.task_instance_id) else {
+            return Ok(());
+        };
+        if task.state.map(|s| s.is_finished()).unwrap_or(false) {
+            return Ok(());
+        }
+        task.host = Some(d.host.clone());
+        task.submit_time = Some(now);
+        debug!(task_instance_id = d.task_instance_id, host = %d.host, "task dispatched");
+        self.store
+            .update_task_dispatched(d.task_instance_id, &d.host, now)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn on_ack(&mut self, ack: TaskExecuteAckCommand, link: Link) -> Result<(), String> {
+        let id = ack.task_instance_id;
+        let reply = |status: i32| {
+            let _ = link.send(Command::DbTaskAck(DbTaskAckCommand {
+                task_instance_id: id,
+                status,
+            }));
+        };
+        let clock = *self.store.clock();
+        let Some(task) = self.tasks.get_mut(&id) else {
+            // Unknown task of an instance we own: upstream answers SUCCESS so the worker stops.
+            reply(REPLY_SUCCESS);
+            return Ok(());
+        };
+        let finished = task.state.map(|s| s.is_finished()).unwrap_or(false);
+        let Some(status) = ExecutionStatus::from_code(i64::from(ack.status)).ok() else {
+            warn!(
+                task_instance_id = id,
+                status = ack.status,
+                "ack with an unknown status; ignored"
+            );
+            reply(REPLY_SUCCESS);
+            return Ok(());
+        };
+        if finished {
+            // A late or resent ack must never regress a finished task.
+            reply(REPLY_SUCCESS);
+            return Ok(());
+        }
+        let write = AckWrite {
+            state: Some(status),
+            start_time: ack.start_time.map(|t| clock.to_db(t)),
+            host: Some(worker_host(
+                &link,
+                ack.host.as_deref(),
+                task.host.as_deref(),
+            )),
+            execute_path: ack.execute_path.clone(),
+            log_path: ack.log_path.clone(),
+        };
+        match self.store.update_task_ack(id, &write).await {
+            Ok(()) => {
+                task.state = write.state;
+                task.start_time = write.start_time.or(task.start_time);
+                task.host = write.host.clone();
+                task.execute_path = write.execute_path.or(task.execute_path.take());
+                task.log_path = write.log_path.or(task.log_path.take());
+                info!(task_instance_id = id, state = %status, "task acknowledged by worker");
+                reply(REPLY_SUCCESS);
+                Ok(())
+            }
+            Err(e) => {
+                reply(REPLY_FAILURE);
+                Err(e.to_string())
+            }
+        }
+    }
+
+    async fn on_result(
+        &mut self,
+        result: TaskExecuteResponseCommand,
+        link: Link,
+    ) -> Result<(), String> {
+        let id = result.task_instance_id;
+        let reply = |status: i32| {
+            let _ = link.send(Command::DbTaskResponse(DbTaskResponseCommand {
+                task_instance_id: id,
+                status,
+            }));
+        };
+        let clock = *self.store.clock();
+        let Some(task) = self.tasks.get_mut(&id) else {
+            reply(REPLY_SUCCESS);
+            return Ok(());
+        };
+        let Some(status) = ExecutionStatus::from_code(i64::from(result.status)).ok() else {
+            warn!(
+                task_instance_id = id,
+                status = result.status,
+                "result with an unknown status; answered FAILURE"
+            );
+            reply(REPLY_FAILURE);
+            return Ok(());
+        };
+        if task.state.map(|s| s.is_finished()).unwrap_or(false) {
+            // Resent result: already durable; answer again so the worker stops resending.
+            reply(REPLY_SUCCESS);
+            return Ok(());
+        }
+        let write = ResultWrite {
+            state: Some(status),
+            end_time: Some(
+                result
+                    .end_time
+                    .map(|t| clock.to_db(t))
+                    .unwrap_or_else(|| clock.now()),
+            ),
+            pid: Some(result.process_id),
+            app_link: result.app_ids.clone(),
+            var_pool: result.var_pool.clone(),
+            task_params: None,
+        };
+        if let Err(e) = self.store.update_task_result(id, &write).await {
+            reply(REPLY_FAILURE);
+            return Err(e.to_string());
+        }
+        task.state = write.state;
+        task.end_time = write.end_time;
+        task.pid = result.process_id;
+        task.app_link = write.app_link.clone();
+        task.var_pool = write.var_pool.clone();
+        reply(REPLY_SUCCESS);
+        info!(task_instance_id = id, state = %status, "task finished on worker");
+        self.active.insert(id);
+        self.pending.push(id);
+        Ok(())
+    }
+
+    /// A task the master ends itself (tenant missing, unsupported type).
+    async fn finish_task_locally(&mut self, id: i32, state: ExecutionStatus) {
+        let now = self.store.clock().now();
+        if let Err(e) = self
+            .store
+            .update_task_state(id, state, None, Some(now))
+            .await
+        {
+            error!(task_instance_id = id, error = %e, "could not record the task's end");
+        }
+        if let Some(t) = self.tasks.get_mut(&id) {
+            t.state = Some(state);
+            t.end_time = Some(now);
+        }
+        self.active.insert(id);
+        self.pending.push(id);
+    }
+
+    async fn task_finished(&mut self, id: i32) {
+        self.active.remove(&id);
+        let Some(task) = self.tasks.get(&id).cloned() else {
+            return;
+        };
+        let state = task.state.unwrap_or(ExecutionStatus::FAILURE);
+        let code = task.task_code;
+        if state.is_success() {
+            self.complete.insert(code);
+            if let Some(pool) = task
+                .var_pool
+                .as_deref()
+                .filter(|p| !p.is_empty() && *p != "[]")
+            {
+                self.instance.var_pool = Some(pool.to_string());
+                if let Err(e) = self
+                    .store
+                    .update_process_var_pool(self.instance.id, pool)
+                    .await
+                {
+                    error!(error = %e, "could not record the instance's var pool");
+                }
+            }
+            self.submit_post_nodes(Some(code)).await;
+        } else if state.is_failure() {
+            self.complete.insert(code);
+            self.failed.insert(code);
+            if self.instance.failure_strategy == Some(FailureStrategy::END) {
+                self.kill_all().await;
+            }
+        } else {
+            // PAUSE, KILL, STOP: complete; successors do not run.
+            self.complete.insert(code);
+        }
+    }
+
+    /// Upstream `getProcessInstanceState` (2.0.5 order), from memory.
+    fn compute_state(&self) -> ExecutionStatus {
+        let s = self
+            .instance
+            .state
+            .unwrap_or(ExecutionStatus::RUNNING_EXECUTION);
+        if !self.active.is_empty() {
+            return match s {
+                ExecutionStatus::READY_STOP
+                | ExecutionStatus::READY_PAUSE
+                | ExecutionStatus::WAITING_THREAD
+                | ExecutionStatus::DELAY_EXECUTION => s,
+                _ => ExecutionStatus::RUNNING_EXECUTION,
+            };
+        }
+        let states: Vec<ExecutionStatus> = self.tasks.values().filter_map(|t| t.state).collect();
+        match s {
+            ExecutionStatus::READY_PAUSE => {
+                return if states.contains(&ExecutionStatus::PAUSE) {
+                    ExecutionStatus::PAUSE
+                } else {
+                    ExecutionStatus::SUCCESS
+                }
+            }
+            ExecutionStatus::READY_STOP => {
+                return if states.iter().any(|s| {
+                    matches!(
+                        s,
+                        ExecutionStatus::STOP | ExecutionStatus::KILL | ExecutionStatus::FAILURE
+                    )
+                }) {
+                    ExecutionStatus::STOP
+                } else {
+                    ExecutionStatus::SUCCESS
+                }
+            }
+            _ => {}
+        }
+        if !self.failed.is_empty() {
+            return ExecutionStatus::FAILURE;
+        }
+        if s == ExecutionStatus::RUNNING_EXECUTION {
+            return if states.contains(&ExecutionStatus::KILL) {
+                ExecutionStatus::FAILURE
+            } else {
+                ExecutionStatus::SUCCESS
+            };
+        }
+        s
+    }
+
+    async fn update_state(&mut self) {
+        let next = self.compute_state();
+        if Some(next) == self.instance.state {
+            return;
+        }
+        if next.is_finished() {
+            self.finish(next).await;
+        } else {
+            self.instance.state = Some(next);
+            if let Err(e) = self
+                .store
+                .update_process_state(self.instance.id, next, None)
+                .await
+            {
+                error!(error = %e, "could not record the instance state");
+            }
+        }
+    }
+
+    /// Writes the final state and end time in one statement and leaves the exec map.
+    async fn finish(&mut self, state: ExecutionStatus) {
+        let now = self.store.clock().now();
+        self.instance.state = Some(state);
+        self.instance.end_time = Some(now);
+        if let Err(e) = self
+            .store
+            .update_process_state(self.instance.id, state, Some(now))
+            .await
+        {
+            error!(error = %e, "could not record the instance's end");
+        }
+        info!(state = %state, "workflow finished");
+    }
+
+    /// API stop or pause: the API wrote READY_STOP / READY_PAUSE into the row; read it.
+    async fn on_process_state_change(&mut self) -> Result<(), String> {
+        let Some(row) = self
+            .store
+            .find_process_instance(self.instance.id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(());
+        };
+        if let Some(state) = row.state {
+            info!(state = %state, "instance state changed by another component");
+            self.instance.state = Some(state);
+        }
+        self.instance.command_type = row.command_type;
+        self.instance.history_cmd = row.history_cmd;
+        if self.instance.state == Some(ExecutionStatus::READY_STOP) {
+            self.kill_all().await;
+        }
+        Ok(())
+    }
+
+    /// Upstream `killAllTasks`: tasks not yet on a worker are killed here, the others get a
+    /// TASK_KILL_REQUEST on the worker's link and end when the worker reports.
+    async fn kill_all(&mut self) {
+        let active: Vec<i32> = self.active.iter().copied().collect();
+        for id in active {
+            let Some(task) = self.tasks.get(&id).cloned() else {
+                continue;
+            };
+            match task.host.as_deref().filter(|h| !h.is_empty()) {
+                None => {
+                    self.dispatcher.cancel(id);
+                    self.finish_task_locally(id, ExecutionStatus::KILL).await;
+                }
+                Some(host) => {
+                    let kill = Command::TaskKillRequest(crate::protocol::TaskKillRequestCommand {
+                        task_instance_id: id,
+                    });
+                    if let Err(e) = self.dispatcher.send_to(host, kill).await {
+                        warn!(task_instance_id = id, %host, error = %e, "kill request not delivered");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The worker address to record: the registry address we dialed (the link's peer), as the
+/// Java master records its dispatch connection's remote address.
+fn worker_host(link: &Link, reported: Option<&str>, dispatched: Option<&str>) -> String {
+    if let Some(d) = dispatched {
+        return d.to_string();
+    }
+    if let Some(r) = reported.filter(|r| !r.is_empty()) {
+        return r.to_string();
+    }
+    link.peer().to_string()
+}

@@ -1,0 +1,178 @@
+//! `t_ds_command` intake and `t_ds_error_command`.
+//!
+//! Commands are not claimed or locked: like the Java master, each master only takes commands
+//! whose `id % master_count == slot`, and the checked DELETE inside the start transaction
+//! decides a race between two masters (the loser rolls back and moves on).
+
+use super::rows::{CommandRow, ProcessInstance};
+use super::sql::Insert;
+use super::{Result, SqlContext, Store};
+use mysql_async::prelude::*;
+use mysql_async::TxOpts;
+use std::collections::HashSet;
+
+/// The next command of our slot: decoded, or a row whose columns do not decode (which must
+/// go to the error table so it stops blocking the queue).
+#[derive(Debug)]
+pub enum NextCommand {
+    Command(CommandRow),
+    Broken { id: i32, error: super::Error },
+}
+
+/// What became of a command the engine tried to start.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HandleOutcome {
+    /// The instance row exists (id filled in) and the command is gone.
+    Started(ProcessInstance),
+    /// Another master deleted the command first; nothing was written.
+    Lost,
+}
+
+impl Store {
+    /// The first command of our slot in upstream's order (priority, then id; NULL priority
+    /// first as MySQL sorts it), paging through the table `size` rows at a time. Commands in
+    /// `skip` (ones this master cannot run yet) are passed over.
+    pub async fn find_one_command(
+        &self,
+        slot: usize,
+        size: usize,
+        skip: &HashSet<i32>,
+    ) -> Result<Option<NextCommand>> {
+        if size == 0 {
+            return Ok(None);
+        }
+        let mut conn = self.conn().await?;
+        let page = size.max(1) as u64;
+        let mut offset = 0u64;
+        loop {
+            let rows: Vec<mysql_async::Row> = conn
+                .exec(
+                    "SELECT * FROM t_ds_command ORDER BY process_instance_priority, id ASC LIMIT ? OFFSET ?",
+                    (page, offset),
+                )
+                .await
+                .ctx(|| "reading t_ds_command".into())?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            for row in rows {
+                let id: Option<i32> = row.get("id");
+                let Some(id) = id else { continue };
+                if (id as usize) % size != slot || skip.contains(&id) {
+                    continue;
+                }
+                return Ok(Some(match CommandRow::from_row(row) {
+                    Ok(c) => NextCommand::Command(c),
+                    Err(error) => NextCommand::Broken { id, error },
+                }));
+            }
+            offset += page;
+        }
+    }
+
+    /// Moves a command whose row does not decode to `t_ds_error_command`, copying the columns
+    /// in SQL so nothing has to be interpreted.
+    pub async fn move_broken_command(&self, id: i32, message: &str) -> Result<()> {
+        let mut tx = self
+            .pool
+            .start_transaction(TxOpts::default())
+            .await
+            .ctx(|| format!("starting the error transaction for command {id}"))?;
+        tx.exec_drop(
+            "INSERT IGNORE INTO t_ds_error_command (id, command_type, executor_id, \
+             process_definition_code, command_param, warning_type, warning_group_id, schedule_time, \
+             task_depend_type, failure_strategy, start_time, update_time, environment_code, \
+             process_instance_priority, dry_run, message) \
+             SELECT id, command_type, executor_id, process_definition_code, command_param, \
+             warning_type, warning_group_id, schedule_time, task_depend_type, failure_strategy, \
+             start_time, update_time, environment_code, process_instance_priority, dry_run, ? \
+             FROM t_ds_command WHERE id = ?",
+            (message, id),
+        )
+        .await
+        .ctx(|| format!("copying command {id} to t_ds_error_command"))?;
+        tx.exec_drop("DELETE FROM t_ds_command WHERE id = ?", (id,))
+            .await
+            .ctx(|| format!("deleting command {id}"))?;
+        tx.commit()
+            .await
+            .ctx(|| format!("committing error command {id}"))
+    }
+
+    /// Inserts the new process instance and deletes the command in one transaction.
+    /// `instance.id` is filled in on success.
+    pub async fn start_instance(
+        &self,
+        command_id: i32,
+        mut instance: ProcessInstance,
+    ) -> Result<HandleOutcome> {
+        let mut tx = self
+            .pool
+            .start_transaction(TxOpts::default())
+            .await
+            .ctx(|| format!("starting the transaction for command {command_id}"))?;
+        let (sql, params) = self
+            .process_instance_insert(&instance)
+            .build("t_ds_process_instance");
+        tx.exec_drop(sql, params)
+            .await
+            .ctx(|| format!("inserting the process instance of command {command_id}"))?;
+        let id = tx.last_insert_id().unwrap_or(0);
+        tx.exec_drop("DELETE FROM t_ds_command WHERE id = ?", (command_id,))
+            .await
+            .ctx(|| format!("deleting command {command_id}"))?;
+        if tx.affected_rows() != 1 {
+            tx.rollback()
+                .await
+                .ctx(|| format!("rolling back command {command_id}"))?;
+            return Ok(HandleOutcome::Lost);
+        }
+        tx.commit()
+            .await
+            .ctx(|| format!("committing command {command_id}"))?;
+        instance.id = i32::try_from(id).unwrap_or(0);
+        Ok(HandleOutcome::Started(instance))
+    }
+
+    /// Moves a command that cannot start to `t_ds_error_command` (same id, upstream's copied
+    /// columns, the message) and deletes it, in one transaction. Repeating it is harmless.
+    pub async fn move_to_error_command(&self, cmd: &CommandRow, message: &str) -> Result<()> {
+        let now = self.clock.now();
+        let insert = Insert::default()
+            .val("id", cmd.id)
+            .val("command_type", cmd.command_type.code())
+            .opt("executor_id", cmd.executor_id)
+            .val("process_definition_code", cmd.process_definition_code)
+            .opt("command_param", cmd.command_param.clone())
+            .val("warning_type", cmd.warning_type.code())
+            .opt("warning_group_id", cmd.warning_group_id)
+            .opt("schedule_time", cmd.schedule_time)
+            .opt("task_depend_type", cmd.task_depend_type.map(|t| t.code()))
+            .val("failure_strategy", cmd.failure_strategy.code())
+            .opt("start_time", cmd.start_time)
+            .val("update_time", cmd.update_time.unwrap_or(now))
+            .val("environment_code", cmd.environment_code)
+            .opt(
+                "process_instance_priority",
+                cmd.process_instance_priority.map(|p| p.code()),
+            )
+            .val("dry_run", cmd.dry_run)
+            .val("message", message.to_string());
+        let (sql, params) = insert.build("t_ds_error_command");
+        let sql = format!("{sql} ON DUPLICATE KEY UPDATE message = VALUES(message)");
+        let mut tx = self
+            .pool
+            .start_transaction(TxOpts::default())
+            .await
+            .ctx(|| format!("starting the error transaction for command {}", cmd.id))?;
+        tx.exec_drop(sql, params)
+            .await
+            .ctx(|| format!("inserting error command {}", cmd.id))?;
+        tx.exec_drop("DELETE FROM t_ds_command WHERE id = ?", (cmd.id,))
+            .await
+            .ctx(|| format!("deleting command {}", cmd.id))?;
+        tx.commit()
+            .await
+            .ctx(|| format!("committing error command {}", cmd.id))
+    }
+}

@@ -1,0 +1,204 @@
+//! A whole throw-away cluster on this machine: private MariaDB with upstream's schema,
+//! private ZooKeeper, a conf dir in the Java master's layout pointing at them, our master
+//! started from that conf dir (the drop-in path an operator uses), and a stand-in worker.
+//! Shared by `dsmaster demo` and the end-to-end tests.
+
+use super::fixtures::{self, ImportedWorkflow};
+use super::worker::{Behaviour, StandInWorker};
+use super::{Error, MariaDb, SchemaVersion, ZooKeeper};
+use crate::model::ExecutionStatus;
+use crate::server::{self, Running};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+pub struct LocalCluster {
+    pub mariadb: MariaDb,
+    pub zookeeper: ZooKeeper,
+    pub conf_dir: tempfile::TempDir,
+    pub database: String,
+    pub master: Option<Running>,
+    pub worker: Option<StandInWorker>,
+}
+
+/// One task instance row as the UI would show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskView {
+    pub id: i32,
+    pub name: String,
+    pub state: i32,
+    pub host: Option<String>,
+}
+
+impl LocalCluster {
+    /// Starts MariaDB and ZooKeeper, loads the schema and writes the conf dir.
+    pub async fn start(schema: SchemaVersion) -> Result<LocalCluster, Error> {
+        let (mariadb, zookeeper) = tokio::try_join!(MariaDb::start(), ZooKeeper::start())?;
+        let database = "dolphinscheduler".to_string();
+        let jdbc = mariadb.create_ds_database(&database, schema).await?;
+        let conf_dir = tempfile::tempdir().map_err(|e| Error::Fixture(format!("conf dir: {e}")))?;
+        write_conf_dir(conf_dir.path(), &jdbc, &zookeeper.connect_string())?;
+        Ok(LocalCluster {
+            mariadb,
+            zookeeper,
+            conf_dir,
+            database,
+            master: None,
+            worker: None,
+        })
+    }
+
+    /// Starts our master from the conf dir, as `dsmaster run --conf-dir` does.
+    pub async fn start_master(&mut self) -> Result<&Running, Error> {
+        let options = crate::config::Options::load(self.conf_dir.path())
+            .map_err(|e| Error::Fixture(format!("loading the generated conf dir: {e}")))?;
+        let settings = server::Settings::from_options(&options)
+            .map_err(|e| Error::Fixture(format!("settings: {e}")))?;
+        let running = server::start(settings)
+            .await
+            .map_err(|e| Error::Fixture(format!("starting the master: {e}")))?;
+        Ok(self.master.insert(running))
+    }
+
+    /// Starts a stand-in worker in group `default`.
+    pub async fn start_worker(&mut self, behaviour: Behaviour) -> Result<&StandInWorker, Error> {
+        let options = crate::config::Options::load(self.conf_dir.path())
+            .map_err(|e| Error::Fixture(format!("loading the generated conf dir: {e}")))?;
+        let settings = server::Settings::from_options(&options)
+            .map_err(|e| Error::Fixture(format!("settings: {e}")))?;
+        let mut link = settings.link.clone();
+        if let Some(m) = &self.master {
+            link.dialect = m.dialect;
+        }
+        let worker = StandInWorker::start(
+            &settings.registry,
+            "default",
+            link,
+            behaviour,
+            Duration::from_secs(2),
+        )
+        .await?;
+        Ok(self.worker.insert(worker))
+    }
+
+    pub async fn conn(&self) -> Result<mysql_async::Conn, Error> {
+        self.mariadb.root_conn(Some(&self.database)).await
+    }
+
+    /// Imports a workflow export file (tenant `default`).
+    pub async fn import(&self, file: &Path) -> Result<Vec<ImportedWorkflow>, Error> {
+        let mut conn = self.conn().await?;
+        fixtures::import_file(&mut conn, file, "default").await
+    }
+
+    pub async fn start_workflow(&self, wf: &ImportedWorkflow) -> Result<i32, Error> {
+        let mut conn = self.conn().await?;
+        fixtures::insert_start_command(&mut conn, wf).await
+    }
+
+    /// Waits for the workflow started by `command_id`'s definition to finish, calling
+    /// `on_change` with the task rows whenever one changes. Returns the final state code.
+    pub async fn wait_for_end(
+        &self,
+        definition_code: i64,
+        timeout: Duration,
+        mut on_change: impl FnMut(&[TaskView]),
+    ) -> Result<(i32, ExecutionStatus), Error> {
+        use mysql_async::prelude::*;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut conn = self.conn().await?;
+        let mut last: Vec<TaskView> = Vec::new();
+        loop {
+            let instance: Option<(i32, Option<i32>)> = conn
+                .exec_first(
+                    "SELECT id, state FROM t_ds_process_instance WHERE process_definition_code = ? ORDER BY id DESC LIMIT 1",
+                    (definition_code,),
+                )
+                .await
+                .map_err(|e| Error::Fixture(e.to_string()))?;
+            if let Some((id, state)) = instance {
+                let rows: Vec<(i32, Option<String>, Option<i32>, Option<String>)> = conn
+                    .exec(
+                        "SELECT id, name, state, host FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
+                        (id,),
+                    )
+                    .await
+                    .map_err(|e| Error::Fixture(e.to_string()))?;
+                let views: Vec<TaskView> = rows
+                    .into_iter()
+                    .map(|(id, name, state, host)| TaskView {
+                        id,
+                        name: name.unwrap_or_default(),
+                        state: state.unwrap_or(-1),
+                        host,
+                    })
+                    .collect();
+                if views != last {
+                    on_change(&views);
+                    last = views;
+                }
+                if let Some(s) = state.and_then(|s| ExecutionStatus::from_code(i64::from(s)).ok()) {
+                    if s.is_finished() {
+                        return Ok((id, s));
+                    }
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::Fixture(format!(
+                    "workflow of definition {definition_code} did not finish within {timeout:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the worker, the master, then the servers.
+    pub async fn stop(mut self) {
+        if let Some(w) = self.worker.take() {
+            w.stop().await;
+        }
+        if let Some(m) = self.master.take() {
+            m.shutdown().await;
+        }
+        self.zookeeper.stop().await;
+        self.mariadb.stop().await;
+    }
+}
+
+/// Writes a conf dir in the layout of a 2.0.5 installation, pointing at the private servers.
+pub fn write_conf_dir(dir: &Path, jdbc_url: &str, zk: &str) -> Result<(), Error> {
+    let master_port = super::free_port()?;
+    let mut files: BTreeMap<&str, String> = BTreeMap::new();
+    files.insert(
+        "master.properties",
+        format!(
+            "# generated by dsmaster's test kit\nmaster.listen.port={master_port}\nmaster.heartbeat.interval=2\nmaster.max.cpuload.avg=-1\nmaster.reserved.memory=0.01\n"
+        ),
+    );
+    files.insert(
+        "registry.properties",
+        format!("registry.plugin.name=zookeeper\nregistry.servers={zk}\nregistry.namespace=dolphinscheduler\nregistry.session.timeout.ms=30000\n"),
+    );
+    files.insert(
+        "common.properties",
+        "data.basedir.path=/tmp/dolphinscheduler\n".to_string(),
+    );
+    files.insert(
+        "application-mysql.yaml",
+        format!(
+            "spring:\n  datasource:\n    driver-class-name: com.mysql.jdbc.Driver\n    url: {jdbc_url}\n    username: {}\n    password: {}\n",
+            super::DS_USER,
+            super::DS_PASSWORD
+        ),
+    );
+    files.insert(
+        "dsmaster.properties",
+        "# keys only dsmaster reads\ndsmaster.host=127.0.0.1\ndsmaster.startup.timeout=30\n"
+            .to_string(),
+    );
+    for (name, body) in files {
+        std::fs::write(dir.join(name), body)
+            .map_err(|e| Error::Fixture(format!("writing {name}: {e}")))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! A stand-in for the Java worker, for tests and the demo: it registers under
+//! `/nodes/worker/<group>/<ip:port>` with a worker heartbeat, accepts TASK_EXECUTE_REQUEST,
+//! answers on the connection the task arrived on (as a real worker does), runs the SHELL
+//! task's `rawScript` with `sh -c` (or just succeeds), and resends its ack and result until
+//! the master replies DB_TASK_ACK / DB_TASK_RESPONSE with status 7, as 2.0.5 workers do.
+
+use crate::protocol::{
+    serve, Command, Inbound, Link, LinkOptions, TaskExecuteAckCommand, TaskExecuteResponseCommand,
+};
+use crate::registry::{self, Registry};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// What the stand-in does with a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Run the SHELL `rawScript` with `sh -c`; exit 0 is SUCCESS.
+    RunShell,
+    /// Report SUCCESS at once without running anything (benchmarks).
+    Succeed,
+}
+
+type Pending = Arc<Mutex<HashMap<(i32, bool), (Command, Link)>>>;
+
+pub struct StandInWorker {
+    addr: String,
+    registry: Registry,
+    stop: watch::Sender<bool>,
+    links_stop: tokio_util::sync::CancellationToken,
+}
+
+impl StandInWorker {
+    /// Starts listening on a free loopback port and registers in the registry.
+    pub async fn start(
+        registry_options: &registry::Options,
+        group: &str,
+        link_options: LinkOptions,
+        behaviour: Behaviour,
+        resend_every: Duration,
+    ) -> Result<StandInWorker, super::Error> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| super::Error::Fixture(format!("binding the stand-in worker: {e}")))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| super::Error::Fixture(e.to_string()))?
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let (stop, stop_rx) = watch::channel(false);
+        let (tx, rx) = mpsc::channel(1024);
+        let links_stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(serve(listener, link_options, tx, links_stop.clone()));
+        let pending: Pending = Arc::default();
+        tokio::spawn(handle(rx, addr.clone(), behaviour, pending.clone()));
+        tokio::spawn(resend(pending, resend_every, stop_rx));
+        let registry = Registry::connect(registry_options)
+            .await
+            .map_err(|e| super::Error::Fixture(format!("stand-in worker registry: {e}")))?;
+        registry
+            .register_worker(group, &addr, 100, 100)
+            .await
+            .map_err(|e| super::Error::Fixture(format!("registering the stand-in worker: {e}")))?;
+        tracing::info!(%addr, group, "stand-in worker started");
+        Ok(StandInWorker {
+            addr,
+            registry,
+            stop,
+            links_stop,
+        })
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.links_stop.cancel();
+        if let Err(e) = self.registry.deregister().await {
+            tracing::debug!(error = %e, "stand-in worker deregistration");
+        }
+    }
+}
+
+async fn handle(
+    mut rx: mpsc::Receiver<Inbound>,
+    addr: String,
+    behaviour: Behaviour,
+    pending: Pending,
+) {
+    while let Some(Inbound { link, command, .. }) = rx.recv().await {
+        match command {
+            Command::TaskExecuteRequest(req) => {
+                let ctx = match req.context() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "stand-in worker got an unreadable context");
+                        continue;
+                    }
+                };
+                let id = ctx.task_instance_id;
+                let pid = ctx.process_instance_id;
+                let dir =
+                    std::env::temp_dir().join(format!("dsmaster-standin-{}", std::process::id()));
+                let log_path = dir.join(format!("{id}.log"));
+                let ack = Command::TaskExecuteAck(TaskExecuteAckCommand {
+                    task_instance_id: id,
+                    process_instance_id: pid,
+                    start_time: Some(chrono::Utc::now()),
+                    host: Some(addr.clone()),
+                    status: 1,
+                    log_path: Some(log_path.display().to_string()),
+                    execute_path: Some(dir.display().to_string()),
+                });
+                send_cached(&pending, (id, false), ack, &link);
+                let pending = pending.clone();
+                let link = link.clone();
+                tokio::spawn(async move {
+                    let (status, process_id) = match behaviour {
+                        Behaviour::Succeed => (7, 0),
+                        Behaviour::RunShell => {
+                            run_shell(ctx.task_params.as_deref(), &dir, &log_path).await
+                        }
+                    };
+                    let result = Command::TaskExecuteResponse(TaskExecuteResponseCommand {
+                        task_instance_id: id,
+                        process_instance_id: pid,
+                        status,
+                        end_time: Some(chrono::Utc::now()),
+                        process_id,
+                        app_ids: None,
+                        var_pool: Some("[]".into()),
+                        ..Default::default()
+                    });
+                    send_cached(&pending, (id, true), result, &link);
+                });
+            }
+            Command::DbTaskAck(a) if a.status == 7 => {
+                if let Ok(mut p) = pending.lock() {
+                    p.remove(&(a.task_instance_id, false));
+                }
+            }
+            Command::DbTaskResponse(a) if a.status == 7 => {
+                if let Ok(mut p) = pending.lock() {
+                    p.remove(&(a.task_instance_id, true));
+                }
+            }
+            Command::TaskKillRequest(k) => {
+                tracing::info!(
+                    task_instance_id = k.task_instance_id,
+                    "stand-in worker: kill request (tasks here end on their own)"
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+fn send_cached(pending: &Pending, key: (i32, bool), command: Command, link: &Link) {
+    if let Err(e) = link.send(command.clone()) {
+        tracing::debug!(error = %e, "stand-in worker send failed; will resend");
+    }
+    if let Ok(mut p) = pending.lock() {
+        p.insert(key, (command, link.clone()));
+    }
+}
+
+async fn resend(pending: Pending, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let items: Vec<(Command, Link)> = match pending.lock() {
+            Ok(p) => p.values().cloned().collect(),
+            Err(_) => return,
+        };
+        for (command, link) in items {
+            let _ = link.send(command);
+        }
+    }
+}
+
+async fn run_shell(
+    task_params: Option<&str>,
+    dir: &std::path::Path,
+    log: &std::path::Path,
+) -> (i32, i32) {
+    let script = task_params
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+        .and_then(|v| {
+            v.get("rawScript")
+                .and_then(|s| s.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    if let Err(e) = tokio::fs::create_dir_all(dir).await {
+        tracing::warn!(error = %e, "stand-in worker: cannot create its work dir");
+        return (6, 0);
+    }
+    let out = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir)
+        .output()
+        .await;
+    match out {
+        Ok(out) => {
+            let mut text = out.stdout;
+            text.extend_from_slice(&out.stderr);
+            let _ = tokio::fs::write(log, text).await;
+            (if out.status.success() { 7 } else { 6 }, 0)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "stand-in worker: cannot run sh");
+            (6, 0)
+        }
+    }
+}

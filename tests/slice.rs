@@ -1,0 +1,126 @@
+//! The foundation's vertical slice, end to end against a real MariaDB and ZooKeeper: a
+//! two-task workflow written as the API server writes it, started by a START_PROCESS command,
+//! run by our master through a stand-in worker speaking the wire protocol, ending SUCCESS
+//! with the rows a Java 2.0.5 master leaves.
+
+use dsmaster::model::ExecutionStatus;
+use dsmaster::testkit::cluster::LocalCluster;
+use dsmaster::testkit::worker::Behaviour;
+use dsmaster::testkit::SchemaVersion;
+use mysql_async::prelude::*;
+use std::path::Path;
+use std::time::Duration;
+
+async fn run_slice(schema: SchemaVersion) {
+    let mut cluster = LocalCluster::start(schema).await.expect("cluster");
+    let master_addr = cluster.start_master().await.expect("master").addr.clone();
+    cluster
+        .start_worker(Behaviour::RunShell)
+        .await
+        .expect("worker");
+    let worker_addr = cluster
+        .worker
+        .as_ref()
+        .map(|w| w.addr().to_string())
+        .unwrap();
+    let wf = cluster
+        .import(Path::new("fixtures/workflows/shell-a-b.json"))
+        .await
+        .expect("import")
+        .remove(0);
+    let command = cluster.start_workflow(&wf).await.expect("command");
+    let (id, state) = cluster
+        .wait_for_end(wf.definition_code, Duration::from_secs(60), |_| {})
+        .await
+        .expect("workflow ends");
+    assert_eq!(state, ExecutionStatus::SUCCESS);
+
+    let mut conn = cluster.conn().await.expect("conn");
+    let left: Option<i64> = conn
+        .exec_first("SELECT COUNT(*) FROM t_ds_command WHERE id = ?", (command,))
+        .await
+        .unwrap();
+    assert_eq!(left, Some(0), "the command is consumed");
+    let errors: Option<i64> = conn
+        .query_first("SELECT COUNT(*) FROM t_ds_error_command")
+        .await
+        .unwrap();
+    assert_eq!(errors, Some(0));
+
+    // The process instance row, as a 2.0.5 master leaves it.
+    let row: (String, i32, i32, String, i32, i32, Option<String>, i32, Option<chrono::NaiveDateTime>, Option<chrono::NaiveDateTime>) = conn
+        .exec_first(
+            "SELECT name, state, run_times, host, command_type, recovery, history_cmd, is_sub_process, start_time, end_time \
+             FROM t_ds_process_instance WHERE id = ?",
+            (id,),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.0.starts_with("shell-a-b-1-"), "instance name {}", row.0);
+    assert_eq!(row.1, 7);
+    assert_eq!(row.2, 1);
+    assert_eq!(row.3, master_addr);
+    assert_eq!(row.4, 0, "START_PROCESS");
+    assert_eq!(row.5, 0, "recovery NO");
+    assert_eq!(row.6.as_deref(), Some("START_PROCESS"));
+    assert_eq!(row.7, 0);
+    assert!(row.8.is_some() && row.9.is_some() && row.8 <= row.9);
+
+    // Task instances: A then B, both SUCCESS on the worker, with codes and versions.
+    let tasks: Vec<(String, String, i64, i32, i32, Option<String>, i32, Option<String>, Option<String>)> = conn
+        .exec(
+            "SELECT name, task_type, task_code, task_definition_version, state, host, flag, log_path, task_params \
+             FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
+            (id,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(tasks[0].0, "A");
+    assert_eq!(tasks[1].0, "B");
+    for (i, t) in tasks.iter().enumerate() {
+        assert_eq!(t.1, "SHELL");
+        assert_eq!(t.2, wf.task_codes[i]);
+        assert_eq!(t.3, 1);
+        assert_eq!(t.4, 7, "task {} SUCCESS", t.0);
+        assert_eq!(t.5.as_deref(), Some(worker_addr.as_str()));
+        assert_eq!(t.6, 1, "valid row");
+        assert!(t.7.is_some(), "log path from the worker's ack");
+        let params: serde_json::Value = serde_json::from_str(t.8.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            params["dependence"], "{}",
+            "dependence stored as a JSON string"
+        );
+        assert_eq!(
+            params["conditionResult"]
+                .as_str()
+                .map(|s| s.starts_with('{')),
+            Some(true)
+        );
+        assert!(params["waitStartTimeout"].is_null());
+    }
+    let times: Vec<(Option<chrono::NaiveDateTime>, Option<chrono::NaiveDateTime>, Option<chrono::NaiveDateTime>)> = conn
+        .exec(
+            "SELECT submit_time, start_time, end_time FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
+            (id,),
+        )
+        .await
+        .unwrap();
+    for (submit, start, end) in &times {
+        assert!(submit.is_some() && start.is_some() && end.is_some());
+    }
+    assert!(times[0].2 <= times[1].1, "B starts after A ended");
+    drop(conn);
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shell_tasks_run_to_success_on_2_0_5_schema() {
+    run_slice(SchemaVersion::V2_0_5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shell_tasks_run_to_success_on_2_0_2_schema() {
+    run_slice(SchemaVersion::V2_0_2).await;
+}
