@@ -1,5 +1,8 @@
 //! `dsmaster demo`: a throw-away cluster on this machine runs one workflow to its end.
 
+// The demo reports wall-clock durations of real processes.
+#![allow(clippy::disallowed_types)]
+
 use anyhow::{bail, Context};
 use dsmaster::model::ExecutionStatus;
 use dsmaster::testkit::cluster::LocalCluster;

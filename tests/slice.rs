@@ -4,7 +4,7 @@
 //! with the rows a Java 2.0.5 master leaves.
 
 use dsmaster::model::ExecutionStatus;
-use dsmaster::testkit::cluster::LocalCluster;
+use dsmaster::testkit::cluster::{init_test_logging, LocalCluster};
 use dsmaster::testkit::worker::Behaviour;
 use dsmaster::testkit::SchemaVersion;
 use mysql_async::prelude::*;
@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 async fn run_slice(schema: SchemaVersion) {
+    init_test_logging();
     let mut cluster = LocalCluster::start(schema).await.expect("cluster");
     let master_addr = cluster.start_master().await.expect("master").addr.clone();
     cluster
@@ -48,7 +49,7 @@ async fn run_slice(schema: SchemaVersion) {
     assert_eq!(errors, Some(0));
 
     // The process instance row, as a 2.0.5 master leaves it.
-    let row: (String, i32, i32, String, i32, i32, Option<String>, i32, Option<chrono::NaiveDateTime>, Option<chrono::NaiveDateTime>) = conn
+    let row: mysql_async::Row = conn
         .exec_first(
             "SELECT name, state, run_times, host, command_type, recovery, history_cmd, is_sub_process, start_time, end_time \
              FROM t_ds_process_instance WHERE id = ?",
@@ -57,18 +58,24 @@ async fn run_slice(schema: SchemaVersion) {
         .await
         .unwrap()
         .unwrap();
-    assert!(row.0.starts_with("shell-a-b-1-"), "instance name {}", row.0);
-    assert_eq!(row.1, 7);
-    assert_eq!(row.2, 1);
-    assert_eq!(row.3, master_addr);
-    assert_eq!(row.4, 0, "START_PROCESS");
-    assert_eq!(row.5, 0, "recovery NO");
-    assert_eq!(row.6.as_deref(), Some("START_PROCESS"));
-    assert_eq!(row.7, 0);
-    assert!(row.8.is_some() && row.9.is_some() && row.8 <= row.9);
+    let name: String = row.get("name").unwrap();
+    assert!(name.starts_with("shell-a-b-1-"), "instance name {name}");
+    assert_eq!(row.get::<i32, _>("state"), Some(7));
+    assert_eq!(row.get::<i32, _>("run_times"), Some(1));
+    assert_eq!(row.get::<String, _>("host"), Some(master_addr.clone()));
+    assert_eq!(row.get::<i32, _>("command_type"), Some(0), "START_PROCESS");
+    assert_eq!(row.get::<i32, _>("recovery"), Some(0), "recovery NO");
+    assert_eq!(
+        row.get::<String, _>("history_cmd").as_deref(),
+        Some("START_PROCESS")
+    );
+    assert_eq!(row.get::<i32, _>("is_sub_process"), Some(0));
+    let start: Option<chrono::NaiveDateTime> = row.get("start_time").unwrap();
+    let end: Option<chrono::NaiveDateTime> = row.get("end_time").unwrap();
+    assert!(start.is_some() && end.is_some() && start <= end);
 
     // Task instances: A then B, both SUCCESS on the worker, with codes and versions.
-    let tasks: Vec<(String, String, i64, i32, i32, Option<String>, i32, Option<String>, Option<String>)> = conn
+    let tasks: Vec<mysql_async::Row> = conn
         .exec(
             "SELECT name, task_type, task_code, task_definition_version, state, host, flag, log_path, task_params \
              FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
@@ -77,17 +84,24 @@ async fn run_slice(schema: SchemaVersion) {
         .await
         .unwrap();
     assert_eq!(tasks.len(), 2);
-    assert_eq!(tasks[0].0, "A");
-    assert_eq!(tasks[1].0, "B");
-    for (i, t) in tasks.iter().enumerate() {
-        assert_eq!(t.1, "SHELL");
-        assert_eq!(t.2, wf.task_codes[i]);
-        assert_eq!(t.3, 1);
-        assert_eq!(t.4, 7, "task {} SUCCESS", t.0);
-        assert_eq!(t.5.as_deref(), Some(worker_addr.as_str()));
-        assert_eq!(t.6, 1, "valid row");
-        assert!(t.7.is_some(), "log path from the worker's ack");
-        let params: serde_json::Value = serde_json::from_str(t.8.as_deref().unwrap()).unwrap();
+    for (i, (t, expected)) in tasks.iter().zip(["A", "B"]).enumerate() {
+        let name: String = t.get("name").unwrap();
+        assert_eq!(name, expected);
+        assert_eq!(t.get::<String, _>("task_type").as_deref(), Some("SHELL"));
+        assert_eq!(t.get::<i64, _>("task_code"), Some(wf.task_codes[i]));
+        assert_eq!(t.get::<i32, _>("task_definition_version"), Some(1));
+        assert_eq!(t.get::<i32, _>("state"), Some(7), "task {name} SUCCESS");
+        assert_eq!(
+            t.get::<String, _>("host").as_deref(),
+            Some(worker_addr.as_str())
+        );
+        assert_eq!(t.get::<i32, _>("flag"), Some(1), "valid row");
+        assert!(
+            t.get::<Option<String>, _>("log_path").flatten().is_some(),
+            "log path from the worker's ack"
+        );
+        let params: String = t.get("task_params").unwrap();
+        let params: serde_json::Value = serde_json::from_str(&params).unwrap();
         assert_eq!(
             params["dependence"], "{}",
             "dependence stored as a JSON string"

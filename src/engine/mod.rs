@@ -48,6 +48,14 @@ impl Instances {
         self.inner.lock().ok().and_then(|m| m.get(&id).cloned())
     }
 
+    /// Whether this master runs the instance now.
+    pub fn contains(&self, id: i32) -> bool {
+        self.inner
+            .lock()
+            .map(|m| m.contains_key(&id))
+            .unwrap_or(false)
+    }
+
     /// How many workflow instances this master runs now.
     pub fn len(&self) -> usize {
         self.inner.lock().map(|m| m.len()).unwrap_or(0)
@@ -76,10 +84,10 @@ impl Engine {
     /// Starts command intake and the inbound router. Both stop when `stop` turns true.
     pub fn start(
         deps: Deps,
+        instances: Instances,
         inbound: mpsc::Receiver<Inbound>,
         stop: watch::Receiver<bool>,
     ) -> (Engine, tokio::task::JoinHandle<()>) {
-        let instances = Instances::default();
         tokio::spawn(route(inbound, instances.clone()));
         let intake = Intake {
             store: deps.store,
@@ -194,15 +202,19 @@ impl Intake {
                 return Ok(true);
             }
         };
-        if !matches!(
-            cmd.command_type,
+        match cmd.command_type {
             CommandType::START_PROCESS
-                | CommandType::START_CURRENT_TASK_PROCESS
-                | CommandType::SCHEDULER
-        ) {
-            warn!(command_id = cmd.id, command_type = %cmd.command_type, "command type not supported yet; left in t_ds_command");
-            self.skip.insert(cmd.id);
-            return Ok(true);
+            | CommandType::START_CURRENT_TASK_PROCESS
+            | CommandType::SCHEDULER => {}
+            CommandType::RECOVER_TOLERANCE_FAULT_PROCESS
+            | CommandType::RECOVER_SUSPENDED_PROCESS
+            | CommandType::START_FAILURE_TASK_PROCESS
+            | CommandType::REPEAT_RUNNING => return self.resume(cmd).await,
+            _ => {
+                warn!(command_id = cmd.id, command_type = %cmd.command_type, "command type not supported yet; left in t_ds_command");
+                self.skip.insert(cmd.id);
+                return Ok(true);
+            }
         }
         let Some(definition) = self
             .store
@@ -236,6 +248,7 @@ impl Intake {
             };
         match self.store.start_instance(cmd.id, instance).await? {
             HandleOutcome::Started(instance) => {
+                let instance = *instance;
                 info!(
                     command_id = cmd.id,
                     process_instance_id = instance.id,
@@ -248,12 +261,149 @@ impl Intake {
                     self.instances.clone(),
                     instance,
                     definition,
+                    self.host.clone(),
+                    false,
                 );
             }
             HandleOutcome::Lost => {
                 info!(command_id = cmd.id, "another master took the command first");
             }
         }
+        Ok(true)
+    }
+
+    /// Commands that name an existing instance (upstream `constructProcessInstance` for
+    /// types 2, 3, 4 and 7): take the instance, reset its task rows as upstream does, and
+    /// rebuild its actor from the rows.
+    async fn resume(&mut self, cmd: crate::store::CommandRow) -> crate::store::Result<bool> {
+        let Some(mut p) = self
+            .store
+            .find_process_instance(cmd.process_instance_id)
+            .await?
+        else {
+            warn!(
+                command_id = cmd.id,
+                process_instance_id = cmd.process_instance_id,
+                "instance to recover not found"
+            );
+            self.store
+                .move_to_error_command(&cmd, "process instance is null")
+                .await?;
+            return Ok(true);
+        };
+        if self.instances.get(p.id).is_some() {
+            warn!(
+                command_id = cmd.id,
+                process_instance_id = p.id,
+                "instance already runs here; command left for later"
+            );
+            self.skip.insert(cmd.id);
+            return Ok(true);
+        }
+        let Some(definition) = self
+            .store
+            .find_process_definition(p.process_definition_code, p.process_definition_version)
+            .await?
+        else {
+            self.store
+                .move_to_error_command(&cmd, "process instance is null")
+                .await?;
+            return Ok(true);
+        };
+        let mut params = match construct::parse_command_param(cmd.command_param.as_deref()) {
+            Ok(m) => m,
+            Err(e) => {
+                self.store
+                    .move_to_error_command(&cmd, &e.to_string())
+                    .await?;
+                return Ok(true);
+            }
+        };
+        if let Ok(stored) = construct::parse_command_param(p.command_param.as_deref()) {
+            for (k, v) in stored {
+                params.entry(k).or_insert(v);
+            }
+        }
+        let now = self.store.clock().now();
+        let mut resets = Vec::new();
+        let valid = self.store.find_valid_task_instances(p.id).await?;
+        let write_params = |params: &HashMap<String, String>| {
+            let map: serde_json::Map<String, serde_json::Value> = params
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            serde_json::Value::Object(map).to_string()
+        };
+        match cmd.command_type {
+            CommandType::RECOVER_TOLERANCE_FAULT_PROCESS => {
+                p.recovery = Some(crate::model::Flag::YES);
+            }
+            CommandType::RECOVER_SUSPENDED_PROCESS | CommandType::START_FAILURE_TASK_PROCESS => {
+                let wanted: &[ExecutionStatus] =
+                    if cmd.command_type == CommandType::RECOVER_SUSPENDED_PROCESS {
+                        &[ExecutionStatus::PAUSE, ExecutionStatus::KILL]
+                    } else {
+                        &[
+                            ExecutionStatus::FAILURE,
+                            ExecutionStatus::KILL,
+                            ExecutionStatus::NEED_FAULT_TOLERANCE,
+                        ]
+                    };
+                let mut ids = Vec::new();
+                for state in wanted {
+                    for t in valid.iter().filter(|t| t.state == Some(*state)) {
+                        ids.push(t.id.to_string());
+                        let sub = t.task_type.eq_ignore_ascii_case("SUB_PROCESS");
+                        let s = t.state.unwrap_or(ExecutionStatus::SUBMITTED_SUCCESS);
+                        resets.push(if !sub && (s.is_cancel() || s.is_failure()) {
+                            crate::store::TaskReset::Invalidate(t.id)
+                        } else {
+                            crate::store::TaskReset::Resubmit(t.id)
+                        });
+                    }
+                }
+                params.remove("StartNodeIdList");
+                params.insert("StartNodeIdList".into(), ids.join(","));
+                p.command_param = Some(write_params(&params));
+                p.run_times += 1;
+                p.state = Some(ExecutionStatus::RUNNING_EXECUTION);
+            }
+            _ => {
+                // REPEAT_RUNNING: every valid row becomes history; the run starts over.
+                resets.extend(
+                    valid
+                        .iter()
+                        .map(|t| crate::store::TaskReset::Invalidate(t.id)),
+                );
+                if params.remove("StartNodeIdList").is_some() {
+                    p.command_param = Some(write_params(&params));
+                }
+                p.start_time = Some(now);
+                p.run_times += 1;
+                p.state = Some(ExecutionStatus::RUNNING_EXECUTION);
+            }
+        }
+        p.host = Some(self.host.clone());
+        p.restart_time = Some(now);
+        p.command_type = Some(cmd.command_type);
+        p.history_cmd = Some(match p.history_cmd.as_deref().filter(|h| !h.is_empty()) {
+            Some(h) => format!("{h},{}", cmd.command_type.name()),
+            None => cmd.command_type.name().to_string(),
+        });
+        if !self.store.recover_instance(cmd.id, &p, &resets).await? {
+            info!(command_id = cmd.id, "another master took the command first");
+            return Ok(true);
+        }
+        info!(command_id = cmd.id, process_instance_id = p.id, command_type = %cmd.command_type, "instance taken over");
+        workflow::Workflow::spawn(
+            self.store.clone(),
+            self.dispatcher.clone(),
+            self.instances.clone(),
+            p,
+            definition,
+            self.host.clone(),
+            true,
+        );
         Ok(true)
     }
 }

@@ -43,6 +43,10 @@ const REPLY_FAILURE: i32 = ExecutionStatus::FAILURE as i32;
 
 pub(crate) struct Workflow {
     store: Store,
+    /// Our `ip:port` (PROCESS_HOST_UPDATE names it).
+    host: String,
+    /// Rebuilt from rows (recovery, failover) rather than freshly created.
+    resumed: bool,
     dispatcher: Dispatcher,
     instances: Instances,
     instance: ProcessInstance,
@@ -70,12 +74,16 @@ impl Workflow {
         instances: Instances,
         instance: ProcessInstance,
         definition: ProcessDefinition,
+        host: String,
+        resumed: bool,
     ) {
         let (tx, rx) = mpsc::channel(1024);
         instances.register(instance.id, tx.clone());
         let span = tracing::info_span!("workflow", process_instance_id = instance.id);
         let wf = Workflow {
             store,
+            host,
+            resumed,
             dispatcher,
             instances,
             instance,
@@ -128,13 +136,27 @@ impl Workflow {
             .instance
             .task_depend_type
             .unwrap_or(crate::model::TaskDependType::TASK_POST);
-        self.dag = WorkflowDag::build(&dag, &construct::start_codes(&params), &[], depend)
-            .map_err(|e| e.to_string())?;
+        let recovery_codes = if self.resumed {
+            self.recovery_codes(&params).await?
+        } else {
+            Vec::new()
+        };
+        self.dag = WorkflowDag::build(
+            &dag,
+            &construct::start_codes(&params),
+            &recovery_codes,
+            depend,
+        )
+        .map_err(|e| e.to_string())?;
         info!(
             name = ?self.instance.name,
             tasks = self.dag.nodes.len(),
+            resumed = self.resumed,
             "workflow started"
         );
+        if self.resumed {
+            self.load_task_instances().await?;
+        }
         self.submit_post_nodes(None).await;
         self.settle().await;
         Ok(())
@@ -187,6 +209,13 @@ impl Workflow {
         };
         let mut task = construct::new_task_instance(&node, &self.instance, env);
         task.var_pool = self.pre_var_pool(code);
+        self.insert_and_dispatch(task).await
+    }
+
+    /// Inserts a new task row (state decided by the instance's state, as upstream's
+    /// `getSubmitTaskState`) and hands it to dispatch.
+    async fn insert_and_dispatch(&mut self, mut task: TaskInstance) -> Result<(), String> {
+        let code = task.task_code;
         let instance_state = self
             .instance
             .state
@@ -205,12 +234,29 @@ impl Workflow {
         self.by_code.insert(code, id);
         let state = task.state.unwrap_or(ExecutionStatus::SUBMITTED_SUCCESS);
         info!(task_instance_id = id, task = ?task.name, state = %state, "task instance submitted");
-        self.tasks.insert(id, task.clone());
+        self.tasks.insert(id, task);
         if state.is_finished() {
             // Created paused or killed: it completes at once and its successors never run.
             self.complete.insert(code);
             return Ok(());
         }
+        self.dispatch_task(id).await
+    }
+
+    /// Hands an existing, not yet finished task row to dispatch (or ends it here when it
+    /// cannot run on a worker).
+    async fn dispatch_task(&mut self, id: i32) -> Result<(), String> {
+        let Some(task) = self.tasks.get(&id).cloned() else {
+            return Err(format!("task instance {id} is not loaded"));
+        };
+        let Some(node) = self
+            .dag
+            .nodes
+            .get(&task.task_code)
+            .map(|n| n.definition.clone())
+        else {
+            return Err(format!("task {} has no definition", task.task_code));
+        };
         if crate::model::is_master_side_task(&task.task_type) {
             warn!(task_type = %task.task_type, "logic tasks are not supported yet; the task fails");
             self.finish_task_locally(id, ExecutionStatus::FAILURE).await;
@@ -246,6 +292,105 @@ impl Workflow {
                 }
             }),
         });
+        Ok(())
+    }
+
+    /// Task codes of the `StartNodeIdList` task instance ids (recover suspended / failed).
+    async fn recovery_codes(&self, params: &HashMap<String, String>) -> Result<Vec<i64>, String> {
+        let Some(ids) = params.get("StartNodeIdList") else {
+            return Ok(Vec::new());
+        };
+        let ids: Vec<i32> = ids
+            .split(',')
+            .filter_map(|x| x.trim().parse().ok())
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let all = self
+            .store
+            .find_all_task_instances(self.instance.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(all
+            .iter()
+            .filter(|t| ids.contains(&t.id))
+            .map(|t| t.task_code)
+            .collect())
+    }
+
+    /// Rebuilds memory from the valid task rows (upstream `initTaskQueue` + the recovery
+    /// rules of master-lifecycle 6.6): finished rows seed the complete and error sets;
+    /// running rows on a worker get PROCESS_HOST_UPDATE so their results come to us;
+    /// queued rows are dispatched again; fault-tolerance rows are replaced by new rows.
+    async fn load_task_instances(&mut self) -> Result<(), String> {
+        let mut rows = self
+            .store
+            .find_valid_task_instances(self.instance.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Upstream lists newest start first and lets the last one win per code.
+        rows.reverse();
+        let mut redispatch = Vec::new();
+        let mut replace = Vec::new();
+        for t in rows {
+            if !self.dag.contains(t.task_code) {
+                continue;
+            }
+            let state = t.state.unwrap_or(ExecutionStatus::SUBMITTED_SUCCESS);
+            self.by_code.insert(t.task_code, t.id);
+            match state {
+                ExecutionStatus::NEED_FAULT_TOLERANCE => replace.push(t.id),
+                s if s.is_finished() => {
+                    self.complete.insert(t.task_code);
+                    if s.is_failure() {
+                        self.failed.insert(t.task_code);
+                    }
+                }
+                ExecutionStatus::RUNNING_EXECUTION | ExecutionStatus::DELAY_EXECUTION
+                    if t.host.as_deref().is_some_and(|h| !h.is_empty()) =>
+                {
+                    self.active.insert(t.id);
+                    let host = t.host.clone().unwrap_or_default();
+                    let update = Command::HostUpdate(crate::protocol::HostUpdateCommand {
+                        task_instance_id: t.id,
+                        process_host: Some(self.host.clone()),
+                    });
+                    if let Err(e) = self.dispatcher.send_to(&host, update).await {
+                        warn!(task_instance_id = t.id, %host, error = %e, "host update not delivered; the worker keeps the result until it is");
+                    }
+                }
+                _ => redispatch.push(t.id),
+            }
+            self.tasks.insert(t.id, t);
+        }
+        for id in redispatch {
+            self.dispatch_task(id).await?;
+        }
+        for id in replace {
+            let Some(old) = self.tasks.remove(&id) else {
+                continue;
+            };
+            self.store
+                .invalidate_task_instance(id)
+                .await
+                .map_err(|e| e.to_string())?;
+            let fresh = TaskInstance {
+                id: 0,
+                state: Some(ExecutionStatus::SUBMITTED_SUCCESS),
+                submit_time: None,
+                start_time: None,
+                end_time: None,
+                host: None,
+                execute_path: None,
+                log_path: None,
+                pid: 0,
+                app_link: None,
+                flag: Some(crate::model::Flag::YES),
+                ..old
+            };
+            self.insert_and_dispatch(fresh).await?;
+        }
         Ok(())
     }
 

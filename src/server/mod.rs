@@ -35,6 +35,8 @@ pub struct Settings {
     pub heartbeat_format: Option<HeartbeatFormat>,
     pub startup_timeout: Duration,
     pub link: LinkOptions,
+    /// `master.failover.interval`: period of the failover sweep.
+    pub failover_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,17 +169,34 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         })?;
     info!(%addr, dialect = dialect.label(), heartbeat = ?heartbeat, "master registered and serving");
 
-    let (engine, intake) = Engine::start(
+    let instances = engine::Instances::default();
+    let sweeper = crate::failover::Sweeper {
+        store: store.clone(),
+        registry: registry.clone(),
+        own_addr: addr.clone(),
+        own_startup_ms: registration.startup_time,
+        interval: settings.failover_interval,
+        running: instances.clone(),
+    };
+    // Before intake: hand over what our previous incarnation (or a master that died while
+    // nobody watched) left unfinished, so intake can take it back through recovery commands.
+    match sweeper.sweep(true).await {
+        Ok(0) => {}
+        Ok(n) => info!(instances = n, "startup failover handed instances over"),
+        Err(e) => error!(error = %e, "startup failover failed; the periodic sweep retries"),
+    }
+    let (_engine, intake) = Engine::start(
         engine::Deps {
             store: store.clone(),
             dispatcher,
             host: addr.clone(),
             slot: registry.master_slot(),
         },
+        instances.clone(),
         inbound_rx,
         stop_rx.clone(),
     );
-    let instances = engine.instances.clone();
+    let sweep = tokio::spawn(sweeper.run(stop_rx.clone()));
     let stop_for_loss = stop_tx.clone();
     let lost_registry = registry.clone();
     let mut stop_wait = stop_rx.clone();
@@ -191,6 +210,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         }
         info!("shutting down: command intake stops");
         let _ = intake.await;
+        let _ = sweep.await;
         if let Err(e) = registry.deregister().await {
             warn!(error = %e, "removing our master node");
         }
@@ -308,6 +328,7 @@ impl Settings {
             heartbeat_format,
             startup_timeout: o.ours.startup_timeout,
             link: LinkOptions::default(),
+            failover_interval: o.master.failover_interval,
         })
     }
 }

@@ -16,14 +16,14 @@ use std::collections::HashSet;
 #[derive(Debug)]
 pub enum NextCommand {
     Command(CommandRow),
-    Broken { id: i32, error: super::Error },
+    Broken { id: i32, error: Box<super::Error> },
 }
 
 /// What became of a command the engine tried to start.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HandleOutcome {
     /// The instance row exists (id filled in) and the command is gone.
-    Started(ProcessInstance),
+    Started(Box<ProcessInstance>),
     /// Another master deleted the command first; nothing was written.
     Lost,
 }
@@ -63,7 +63,10 @@ impl Store {
                 }
                 return Ok(Some(match CommandRow::from_row(row) {
                     Ok(c) => NextCommand::Command(c),
-                    Err(error) => NextCommand::Broken { id, error },
+                    Err(error) => NextCommand::Broken {
+                        id,
+                        error: Box::new(error),
+                    },
                 }));
             }
             offset += page;
@@ -131,7 +134,7 @@ impl Store {
             .await
             .ctx(|| format!("committing command {command_id}"))?;
         instance.id = i32::try_from(id).unwrap_or(0);
-        Ok(HandleOutcome::Started(instance))
+        Ok(HandleOutcome::Started(Box::new(instance)))
     }
 
     /// Moves a command that cannot start to `t_ds_error_command` (same id, upstream's copied

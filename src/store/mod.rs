@@ -13,6 +13,7 @@
 mod clock;
 mod command;
 mod definition;
+mod failover;
 mod instance;
 pub mod rows;
 mod sql;
@@ -21,6 +22,7 @@ mod version;
 pub use clock::Clock;
 pub use command::{HandleOutcome, NextCommand};
 pub use definition::{Dag, TenantQueue};
+pub use failover::{TaskReset, NEEDS_OWNER};
 pub use instance::{AckWrite, ResultWrite};
 pub use rows::*;
 pub use version::SchemaVersion;

@@ -21,6 +21,8 @@ pub struct LocalCluster {
     pub worker: Option<StandInWorker>,
 }
 
+type TaskRow = (i32, Option<String>, Option<i32>, Option<String>);
+
 /// One task instance row as the UI would show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskView {
@@ -117,7 +119,7 @@ impl LocalCluster {
                 .await
                 .map_err(|e| Error::Fixture(e.to_string()))?;
             if let Some((id, state)) = instance {
-                let rows: Vec<(i32, Option<String>, Option<i32>, Option<String>)> = conn
+                let rows: Vec<TaskRow> = conn
                     .exec(
                         "SELECT id, name, state, host FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
                         (id,),
@@ -201,4 +203,15 @@ pub fn write_conf_dir(dir: &Path, jdbc_url: &str, zk: &str) -> Result<(), Error>
             .map_err(|e| Error::Fixture(format!("writing {name}: {e}")))?;
     }
     Ok(())
+}
+
+/// Sends `tracing` output of tests to the test harness's captured output (shown for failing
+/// tests), at `RUST_LOG` level or `info`. Safe to call from every test.
+pub fn init_test_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }

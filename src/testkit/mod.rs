@@ -28,8 +28,13 @@
 //! before the temp dir goes, and a tiny shell watchdog that kills the server
 //! and removes its directory if the test process itself dies (Ctrl-C, SIGKILL).
 
+// Test support times real child processes (MariaDB, ZooKeeper, Java), which paused tokio
+// time does not govern, so std's Instant is the right clock here.
+#![allow(clippy::disallowed_types)]
+
 pub mod cluster;
 pub mod fixtures;
+pub mod java;
 pub mod worker;
 
 mod mariadb;
@@ -122,17 +127,5 @@ impl Error {
             source,
         }
     }
-
-    /// A startup that lost the race for its port is worth one retry on a
-    /// fresh port; anything else is a real failure.
-    pub(crate) fn is_address_in_use(&self) -> bool {
-        match self {
-            Error::Exited { log_tail, .. } | Error::NotReady { log_tail, .. } => {
-                log_tail.contains("Address already in use")
-                    || log_tail.contains("BindException")
-                    || log_tail.contains("Do you already have another")
-            }
-            _ => false,
-        }
     }
 }

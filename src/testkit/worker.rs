@@ -22,7 +22,11 @@ pub enum Behaviour {
     Succeed,
 }
 
-type Pending = Arc<Mutex<HashMap<(i32, bool), (Command, Link)>>>;
+/// Unacknowledged ack (false) / result (true) per task, resent until the master confirms.
+type Pending = Arc<Mutex<HashMap<(i32, bool), Command>>>;
+/// The connection each task answers on: the one its request arrived on, replaced by the
+/// connection of a later PROCESS_HOST_UPDATE or TASK_KILL_REQUEST (as the Java worker does).
+type Bindings = Arc<Mutex<HashMap<i32, Link>>>;
 
 pub struct StandInWorker {
     addr: String,
@@ -53,8 +57,15 @@ impl StandInWorker {
         let links_stop = tokio_util::sync::CancellationToken::new();
         tokio::spawn(serve(listener, link_options, tx, links_stop.clone()));
         let pending: Pending = Arc::default();
-        tokio::spawn(handle(rx, addr.clone(), behaviour, pending.clone()));
-        tokio::spawn(resend(pending, resend_every, stop_rx));
+        let bindings: Bindings = Arc::default();
+        tokio::spawn(handle(
+            rx,
+            addr.clone(),
+            behaviour,
+            pending.clone(),
+            bindings.clone(),
+        ));
+        tokio::spawn(resend(pending, bindings, resend_every, stop_rx));
         let registry = Registry::connect(registry_options)
             .await
             .map_err(|e| super::Error::Fixture(format!("stand-in worker registry: {e}")))?;
@@ -89,6 +100,7 @@ async fn handle(
     addr: String,
     behaviour: Behaviour,
     pending: Pending,
+    bindings: Bindings,
 ) {
     while let Some(Inbound { link, command, .. }) = rx.recv().await {
         match command {
@@ -114,9 +126,10 @@ async fn handle(
                     log_path: Some(log_path.display().to_string()),
                     execute_path: Some(dir.display().to_string()),
                 });
-                send_cached(&pending, (id, false), ack, &link);
+                bind(&bindings, id, &link);
+                send_cached(&pending, &bindings, (id, false), ack);
                 let pending = pending.clone();
-                let link = link.clone();
+                let bindings = bindings.clone();
                 tokio::spawn(async move {
                     let (status, process_id) = match behaviour {
                         Behaviour::Succeed => (7, 0),
@@ -134,7 +147,7 @@ async fn handle(
                         var_pool: Some("[]".into()),
                         ..Default::default()
                     });
-                    send_cached(&pending, (id, true), result, &link);
+                    send_cached(&pending, &bindings, (id, true), result);
                 });
             }
             Command::DbTaskAck(a) if a.status == 7 => {
@@ -147,7 +160,9 @@ async fn handle(
                     p.remove(&(a.task_instance_id, true));
                 }
             }
+            Command::HostUpdate(h) => bind(&bindings, h.task_instance_id, &link),
             Command::TaskKillRequest(k) => {
+                bind(&bindings, k.task_instance_id, &link);
                 tracing::info!(
                     task_instance_id = k.task_instance_id,
                     "stand-in worker: kill request (tasks here end on their own)"
@@ -158,27 +173,46 @@ async fn handle(
     }
 }
 
-fn send_cached(pending: &Pending, key: (i32, bool), command: Command, link: &Link) {
-    if let Err(e) = link.send(command.clone()) {
-        tracing::debug!(error = %e, "stand-in worker send failed; will resend");
-    }
-    if let Ok(mut p) = pending.lock() {
-        p.insert(key, (command, link.clone()));
+fn bind(bindings: &Bindings, id: i32, link: &Link) {
+    if let Ok(mut b) = bindings.lock() {
+        b.insert(id, link.clone());
     }
 }
 
-async fn resend(pending: Pending, every: Duration, mut stop: watch::Receiver<bool>) {
+fn bound(bindings: &Bindings, id: i32) -> Option<Link> {
+    bindings.lock().ok().and_then(|b| b.get(&id).cloned())
+}
+
+fn send_cached(pending: &Pending, bindings: &Bindings, key: (i32, bool), command: Command) {
+    if let Some(link) = bound(bindings, key.0) {
+        if let Err(e) = link.send(command.clone()) {
+            tracing::debug!(error = %e, "stand-in worker send failed; will resend");
+        }
+    }
+    if let Ok(mut p) = pending.lock() {
+        p.insert(key, command);
+    }
+}
+
+async fn resend(
+    pending: Pending,
+    bindings: Bindings,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
-        let items: Vec<(Command, Link)> = match pending.lock() {
-            Ok(p) => p.values().cloned().collect(),
+        let items: Vec<((i32, bool), Command)> = match pending.lock() {
+            Ok(p) => p.iter().map(|(k, c)| (*k, c.clone())).collect(),
             Err(_) => return,
         };
-        for (command, link) in items {
-            let _ = link.send(command);
+        for ((id, _), command) in items {
+            if let Some(link) = bound(&bindings, id) {
+                let _ = link.send(command);
+            }
         }
     }
 }
