@@ -117,6 +117,10 @@ async fn route(mut inbound: mpsc::Receiver<Inbound>, instances: Instances) {
                 }
                 (ev.dest_process_instance_id, Event::ProcessStateChange)
             }
+            Command::TaskKillResponse(response) => (
+                response.process_instance_id,
+                Event::KillResponse { response, link },
+            ),
             Command::CacheExpire(_) => continue, // we keep no Spring-style caches
             other => {
                 debug!(peer = %link.peer(), command = ?std::mem::discriminant(&other), "frame without a master-side handler dropped");

@@ -35,6 +35,13 @@ pub enum Event {
     Dispatched(Dispatched),
     /// STATE_EVENT_REQUEST for the instance itself (API stop/pause): re-read the row.
     ProcessStateChange,
+    /// TASK_KILL_RESPONSE from the worker that ran the task.
+    KillResponse {
+        response: crate::protocol::TaskKillResponseCommand,
+        link: Link,
+    },
+    /// The retry interval of a failed task (by its failed row's id) has passed.
+    RetryDue(i32),
 }
 
 /// Worker acknowledgement status codes carried in DB_TASK_ACK / DB_TASK_RESPONSE.
@@ -59,6 +66,8 @@ pub(crate) struct Workflow {
     complete: HashSet<i64>,
     failed: HashSet<i64>,
     active: HashSet<i32>,
+    /// Failed task rows waiting for their retry deadline (they keep the instance running).
+    retrying: HashSet<i32>,
     tenant: Option<Option<TenantQueue>>,
     /// Tasks that ended inside the master and still need `task_finished` (kept as a queue so
     /// finishing a task never recurses into submitting its successors).
@@ -94,6 +103,7 @@ impl Workflow {
             complete: HashSet::new(),
             failed: HashSet::new(),
             active: HashSet::new(),
+            retrying: HashSet::new(),
             tenant: None,
             pending: Vec::new(),
             tx,
@@ -176,6 +186,8 @@ impl Workflow {
             Event::Ack { ack, link } => self.on_ack(ack, link).await,
             Event::Result { result, link } => self.on_result(result, link).await,
             Event::ProcessStateChange => self.on_process_state_change().await,
+            Event::KillResponse { response, link } => self.on_kill_response(response, link).await,
+            Event::RetryDue(id) => self.on_retry_due(id).await,
         };
         self.settle().await;
         outcome
@@ -658,6 +670,8 @@ impl Workflow {
                 }
             }
             self.submit_post_nodes(Some(code)).await;
+        } else if state.is_failure() && self.can_retry(&task) {
+            self.schedule_retry(&task);
         } else if state.is_failure() {
             self.complete.insert(code);
             self.failed.insert(code);
@@ -676,7 +690,7 @@ impl Workflow {
             .instance
             .state
             .unwrap_or(ExecutionStatus::RUNNING_EXECUTION);
-        if !self.active.is_empty() {
+        if !self.active.is_empty() || !self.retrying.is_empty() {
             return match s {
                 ExecutionStatus::READY_STOP
                 | ExecutionStatus::READY_PAUSE
@@ -777,9 +791,127 @@ impl Workflow {
         Ok(())
     }
 
+    /// Upstream `taskCanRetry` (2.0.5): a failed worker task with attempts left, unless the
+    /// instance is being stopped.
+    fn can_retry(&self, task: &TaskInstance) -> bool {
+        if task.task_type.eq_ignore_ascii_case("SUB_PROCESS") {
+            return false;
+        }
+        if self.instance.state == Some(ExecutionStatus::READY_STOP) {
+            return false;
+        }
+        match task.state {
+            Some(ExecutionStatus::NEED_FAULT_TOLERANCE) => true,
+            Some(ExecutionStatus::FAILURE) => task.retry_times < task.max_retry_times,
+            _ => false,
+        }
+    }
+
+    /// Arms a deadline `retry_interval` minutes after the failure (a timer, not a poll).
+    fn schedule_retry(&mut self, task: &TaskInstance) {
+        self.retrying.insert(task.id);
+        let wait = if task.state == Some(ExecutionStatus::NEED_FAULT_TOLERANCE) {
+            std::time::Duration::ZERO
+        } else {
+            std::time::Duration::from_secs(u64::try_from(task.retry_interval).unwrap_or(0) * 60)
+        };
+        info!(
+            task_instance_id = task.id,
+            attempt = task.retry_times + 1,
+            of = task.max_retry_times,
+            in_secs = wait.as_secs(),
+            "task failed; retry scheduled"
+        );
+        let tx = self.tx.clone();
+        let id = task.id;
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = tx.send(Event::RetryDue(id)).await;
+        });
+    }
+
+    /// Retry due: the API may have forced the failed row to success meanwhile (honoured as
+    /// upstream does); otherwise the row becomes history and a new attempt is inserted.
+    async fn on_retry_due(&mut self, id: i32) -> Result<(), String> {
+        if !self.retrying.remove(&id) {
+            return Ok(());
+        }
+        let Some(old) = self.tasks.get(&id).cloned() else {
+            return Ok(());
+        };
+        if let Ok(Some(row)) = self.store.find_task_instance(id).await {
+            if row.state == Some(ExecutionStatus::FORCED_SUCCESS) {
+                info!(
+                    task_instance_id = id,
+                    "failed task forced to success; its successors run"
+                );
+                if let Some(t) = self.tasks.get_mut(&id) {
+                    t.state = Some(ExecutionStatus::FORCED_SUCCESS);
+                }
+                self.complete.insert(old.task_code);
+                self.submit_post_nodes(Some(old.task_code)).await;
+                return Ok(());
+            }
+        }
+        self.store
+            .invalidate_task_instance(id)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.tasks.remove(&id);
+        let retry_times = if old.state == Some(ExecutionStatus::NEED_FAULT_TOLERANCE) {
+            old.retry_times
+        } else {
+            old.retry_times + 1
+        };
+        let fresh = TaskInstance {
+            id: 0,
+            retry_times,
+            submit_time: None,
+            start_time: None,
+            end_time: None,
+            host: None,
+            execute_path: None,
+            log_path: None,
+            pid: 0,
+            app_link: None,
+            flag: Some(crate::model::Flag::YES),
+            ..old
+        };
+        self.insert_and_dispatch(fresh).await
+    }
+
+    /// A worker killed the task: it ends KILL unless it already finished otherwise (upstream
+    /// `persist(STOP)`); the worker stops resending once it gets TASK_KILL_RESPONSE_ACK
+    /// (2.0.8 behaviour; never sent to 2.0.0-2.0.2 workers, whose ordinal 17 is HEART_BEAT).
+    async fn on_kill_response(
+        &mut self,
+        response: crate::protocol::TaskKillResponseCommand,
+        link: Link,
+    ) -> Result<(), String> {
+        let id = response.task_instance_id;
+        if let Some(task) = self.tasks.get(&id) {
+            if !task.state.is_some_and(|s| s.is_finished()) {
+                self.finish_task_locally(id, ExecutionStatus::KILL).await;
+            }
+        }
+        if link.dialect() != crate::protocol::Dialect::A {
+            let _ = link.send(Command::TaskKillResponseAck(
+                crate::protocol::TaskKillAckCommand::success(id),
+            ));
+        }
+        Ok(())
+    }
+
     /// Upstream `killAllTasks`: tasks not yet on a worker are killed here, the others get a
     /// TASK_KILL_REQUEST on the worker's link and end when the worker reports.
     async fn kill_all(&mut self) {
+        // Failed tasks waiting for a retry will not get one.
+        for id in std::mem::take(&mut self.retrying) {
+            if let Some(t) = self.tasks.get(&id) {
+                self.complete.insert(t.task_code);
+                self.failed.insert(t.task_code);
+            }
+        }
         let active: Vec<i32> = self.active.iter().copied().collect();
         for id in active {
             let Some(task) = self.tasks.get(&id).cloned() else {

@@ -192,6 +192,15 @@ impl Store {
         self.exec_update("t_ds_task_instance", id, update).await
     }
 
+    pub async fn find_task_instance(&self, id: i32) -> Result<Option<TaskInstance>> {
+        let mut conn = self.conn().await?;
+        let row: Option<mysql_async::Row> = conn
+            .exec_first("SELECT * FROM t_ds_task_instance WHERE id = ?", (id,))
+            .await
+            .ctx(|| format!("reading task instance {id}"))?;
+        row.map(TaskInstance::from_row).transpose()
+    }
+
     pub async fn find_process_instance(&self, id: i32) -> Result<Option<ProcessInstance>> {
         let mut conn = self.conn().await?;
         let row: Option<mysql_async::Row> = conn

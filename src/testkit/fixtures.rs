@@ -316,11 +316,24 @@ fn code_or(v: &Value, key: &str, names: &[&str], default: i64) -> i64 {
 /// Inserts a START_PROCESS command as the API server's "run" button does (2.0.5
 /// `ExecutorServiceImpl.createCommand`); returns the command id.
 pub async fn insert_start_command(conn: &mut Conn, wf: &ImportedWorkflow) -> Result<i32, Error> {
+    insert_start_command_with(conn, wf, crate::model::FailureStrategy::CONTINUE).await
+}
+
+/// [`insert_start_command`] with the failure strategy the user picked in the run dialog.
+pub async fn insert_start_command_with(
+    conn: &mut Conn,
+    wf: &ImportedWorkflow,
+    failure_strategy: crate::model::FailureStrategy,
+) -> Result<i32, Error> {
     exec(
         conn,
         "INSERT INTO t_ds_command (command_type, process_definition_code, process_definition_version, process_instance_id, command_param, task_depend_type, failure_strategy, warning_type, warning_group_id, start_time, executor_id, update_time, process_instance_priority, worker_group, environment_code, dry_run) \
-         VALUES (0, ?, ?, 0, '{}', 2, 1, 0, 0, NOW(), 1, NOW(), 2, 'default', -1, 0)",
-        vec![wf.definition_code.into(), wf.definition_version.into()],
+         VALUES (0, ?, ?, 0, '{}', 2, ?, 0, 0, NOW(), 1, NOW(), 2, 'default', -1, 0)",
+        vec![
+            wf.definition_code.into(),
+            wf.definition_version.into(),
+            failure_strategy.code().into(),
+        ],
     )
     .await?;
     Ok(conn.last_insert_id().unwrap_or(0) as i32)

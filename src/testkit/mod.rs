@@ -32,6 +32,7 @@
 // time does not govern, so std's Instant is the right clock here.
 #![allow(clippy::disallowed_types)]
 
+pub mod api;
 pub mod cluster;
 pub mod fixtures;
 pub mod java;

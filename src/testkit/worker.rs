@@ -27,6 +27,8 @@ type Pending = Arc<Mutex<HashMap<(i32, bool), Command>>>;
 /// The connection each task answers on: the one its request arrived on, replaced by the
 /// connection of a later PROCESS_HOST_UPDATE or TASK_KILL_REQUEST (as the Java worker does).
 type Bindings = Arc<Mutex<HashMap<i32, Link>>>;
+/// Kill switches of running tasks.
+type Running = Arc<Mutex<HashMap<i32, (tokio::sync::oneshot::Sender<()>, i32)>>>;
 
 pub struct StandInWorker {
     addr: String,
@@ -102,6 +104,7 @@ async fn handle(
     pending: Pending,
     bindings: Bindings,
 ) {
+    let running: Running = Arc::default();
     while let Some(Inbound { link, command, .. }) = rx.recv().await {
         match command {
             Command::TaskExecuteRequest(req) => {
@@ -130,13 +133,21 @@ async fn handle(
                 send_cached(&pending, &bindings, (id, false), ack);
                 let pending = pending.clone();
                 let bindings = bindings.clone();
+                let (kill_tx, kill_rx) = tokio::sync::oneshot::channel();
+                if let Ok(mut r) = running.lock() {
+                    r.insert(id, (kill_tx, pid));
+                }
+                let running = running.clone();
                 tokio::spawn(async move {
                     let (status, process_id) = match behaviour {
                         Behaviour::Succeed => (7, 0),
                         Behaviour::RunShell => {
-                            run_shell(ctx.task_params.as_deref(), &dir, &log_path).await
+                            run_shell(ctx.task_params.as_deref(), &dir, &log_path, kill_rx).await
                         }
                     };
+                    if let Ok(mut r) = running.lock() {
+                        r.remove(&id);
+                    }
                     let result = Command::TaskExecuteResponse(TaskExecuteResponseCommand {
                         task_instance_id: id,
                         process_instance_id: pid,
@@ -163,6 +174,23 @@ async fn handle(
             Command::HostUpdate(h) => bind(&bindings, h.task_instance_id, &link),
             Command::TaskKillRequest(k) => {
                 bind(&bindings, k.task_instance_id, &link);
+                let switch = running
+                    .lock()
+                    .ok()
+                    .and_then(|mut r| r.remove(&k.task_instance_id));
+                if let Some((switch, process_instance_id)) = switch {
+                    let _ = switch.send(());
+                    let _ = link.send(Command::TaskKillResponse(
+                        crate::protocol::TaskKillResponseCommand {
+                            task_instance_id: k.task_instance_id,
+                            host: Some(addr.clone()),
+                            status: 7,
+                            process_id: 0,
+                            process_instance_id,
+                            app_ids: Some(Vec::new()),
+                        },
+                    ));
+                }
                 tracing::info!(
                     task_instance_id = k.task_instance_id,
                     "stand-in worker: kill request (tasks here end on their own)"
@@ -221,6 +249,7 @@ async fn run_shell(
     task_params: Option<&str>,
     dir: &std::path::Path,
     log: &std::path::Path,
+    kill: tokio::sync::oneshot::Receiver<()>,
 ) -> (i32, i32) {
     let script = task_params
         .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
@@ -234,22 +263,41 @@ async fn run_shell(
         tracing::warn!(error = %e, "stand-in worker: cannot create its work dir");
         return (6, 0);
     }
-    let out = tokio::process::Command::new("sh")
+    let log_file = match std::fs::File::create(log) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(error = %e, "stand-in worker: cannot create the task log");
+            return (6, 0);
+        }
+    };
+    let err_file = match log_file.try_clone() {
+        Ok(f) => f,
+        Err(_) => return (6, 0),
+    };
+    let child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(&script)
         .current_dir(dir)
-        .output()
-        .await;
-    match out {
-        Ok(out) => {
-            let mut text = out.stdout;
-            text.extend_from_slice(&out.stderr);
-            let _ = tokio::fs::write(log, text).await;
-            (if out.status.success() { 7 } else { 6 }, 0)
-        }
+        .stdout(log_file)
+        .stderr(err_file)
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "stand-in worker: cannot run sh");
-            (6, 0)
+            return (6, 0);
+        }
+    };
+    let pid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
+    tokio::select! {
+        status = child.wait() => match status {
+            Ok(s) if s.success() => (7, pid),
+            _ => (6, pid),
+        },
+        _ = kill => {
+            let _ = child.kill().await;
+            (9, pid)
         }
     }
 }

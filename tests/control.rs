@@ -1,0 +1,308 @@
+//! Workflow control end to end (real MariaDB and ZooKeeper, our master, the stand-in worker):
+//! retries, failure strategies, stop, pause and recover, rerun — driven the way the API server
+//! drives a master (rows, commands and STATE_EVENT_REQUEST frames).
+
+use dsmaster::model::{CommandType, ExecutionStatus, FailureStrategy};
+use dsmaster::testkit::cluster::{init_test_logging, LocalCluster};
+use dsmaster::testkit::fixtures::{self, ImportedWorkflow};
+use dsmaster::testkit::worker::Behaviour;
+use dsmaster::testkit::{api, SchemaVersion};
+use mysql_async::prelude::*;
+use std::path::Path;
+use std::time::Duration;
+
+type TaskRow = (String, i32, i32, i32);
+
+async fn cluster() -> LocalCluster {
+    init_test_logging();
+    let mut c = LocalCluster::start(SchemaVersion::V2_0_5)
+        .await
+        .expect("cluster");
+    c.start_master().await.expect("master");
+    c.start_worker(Behaviour::RunShell).await.expect("worker");
+    c
+}
+
+async fn import(c: &LocalCluster, file: &str) -> ImportedWorkflow {
+    c.import(Path::new(file)).await.expect("import").remove(0)
+}
+
+/// (name, state, flag, retry_times) of every row, by id.
+async fn tasks(c: &LocalCluster, instance: i32) -> Vec<TaskRow> {
+    let mut conn = c.conn().await.unwrap();
+    conn.exec(
+        "SELECT name, state, flag, retry_times FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
+        (instance,),
+    )
+    .await
+    .unwrap()
+}
+
+async fn wait_task_running(c: &LocalCluster, name: &str) -> i32 {
+    let mut conn = c.conn().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let row: Option<i32> = conn
+            .exec_first(
+                "SELECT process_instance_id FROM t_ds_task_instance WHERE name = ? AND state = 1",
+                (name,),
+            )
+            .await
+            .unwrap();
+        if let Some(id) = row {
+            return id;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "task {name} never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+fn s(name: &str, state: ExecutionStatus, flag: i32, retry: i32) -> TaskRow {
+    (name.to_string(), state.code(), flag, retry)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_task_succeeds_on_retry() {
+    let c = cluster().await;
+    let wf = import(&c, "fixtures/workflows/shell-retry.json").await;
+    c.start_workflow(&wf).await.unwrap();
+    let (id, state) = c
+        .wait_for_end(wf.definition_code, Duration::from_secs(60), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(state, ExecutionStatus::SUCCESS);
+    assert_eq!(
+        tasks(&c, id).await,
+        vec![
+            s("A", ExecutionStatus::FAILURE, 0, 0),
+            s("A", ExecutionStatus::SUCCESS, 1, 1),
+            s("B", ExecutionStatus::SUCCESS, 1, 0),
+        ],
+        "2.0.5 retries insert a new row and keep the failed one as history"
+    );
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_strategy_continue_runs_independent_branches() {
+    let c = cluster().await;
+    let wf = import(&c, "fixtures/workflows/shell-fail-branch.json").await;
+    c.start_workflow(&wf).await.unwrap();
+    let (id, state) = c
+        .wait_for_end(wf.definition_code, Duration::from_secs(60), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(state, ExecutionStatus::FAILURE);
+    let mut rows = tasks(&c, id).await;
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            s("A", ExecutionStatus::FAILURE, 1, 0),
+            s("C", ExecutionStatus::SUCCESS, 1, 0)
+        ],
+        "B never runs after its failed parent; C finishes"
+    );
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_strategy_end_kills_the_rest() {
+    let c = cluster().await;
+    let wf = import(&c, "fixtures/workflows/shell-fail-branch.json").await;
+    let mut conn = c.conn().await.unwrap();
+    fixtures::insert_start_command_with(&mut conn, &wf, FailureStrategy::END)
+        .await
+        .unwrap();
+    let (id, state) = c
+        .wait_for_end(wf.definition_code, Duration::from_secs(60), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(state, ExecutionStatus::FAILURE);
+    let mut rows = tasks(&c, id).await;
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            s("A", ExecutionStatus::FAILURE, 1, 0),
+            s("C", ExecutionStatus::KILL, 1, 0)
+        ]
+    );
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_mid_run_kills_the_running_task() {
+    let c = cluster().await;
+    let wf = import(&c, "fixtures/workflows/shell-slow-a-b.json").await;
+    c.start_workflow(&wf).await.unwrap();
+    let id = wait_task_running(&c, "A").await;
+    let mut conn = c.conn().await.unwrap();
+    api::stop_or_pause(&mut conn, id, false, c.master.as_ref().unwrap().dialect)
+        .await
+        .unwrap();
+    let (_, state) = c
+        .wait_for_end(wf.definition_code, Duration::from_secs(30), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(state, ExecutionStatus::STOP);
+    assert_eq!(
+        tasks(&c, id).await,
+        vec![s("A", ExecutionStatus::KILL, 1, 0)]
+    );
+    let history: Option<String> = conn
+        .exec_first(
+            "SELECT history_cmd FROM t_ds_process_instance WHERE id = ?",
+            (id,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(history.as_deref(), Some("START_PROCESS,STOP"));
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_then_recover_finishes_the_workflow() {
+    let c = cluster().await;
+    let wf = import(&c, "fixtures/workflows/shell-slow-a-b.json").await;
+    c.start_workflow(&wf).await.unwrap();
+    let id = wait_task_running(&c, "A").await;
+    let mut conn = c.conn().await.unwrap();
+    api::stop_or_pause(&mut conn, id, true, c.master.as_ref().unwrap().dialect)
+        .await
+        .unwrap();
+    let (_, state) = c
+        .wait_for_end(wf.definition_code, Duration::from_secs(30), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(state, ExecutionStatus::PAUSE);
+    assert_eq!(
+        tasks(&c, id).await,
+        vec![
+            s("A", ExecutionStatus::SUCCESS, 1, 0),
+            s("B", ExecutionStatus::PAUSE, 1, 0)
+        ],
+        "the running task completes; the next one is created paused"
+    );
+    api::command_for_instance(&mut conn, id, CommandType::RECOVER_SUSPENDED_PROCESS)
+        .await
+        .unwrap();
+    // The instance leaves PAUSE once the master takes the command.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let st: Option<i32> = conn
+            .exec_first(
+                "SELECT state FROM t_ds_process_instance WHERE id = ?",
+                (id,),
+            )
+            .await
+            .unwrap();
+        if st == Some(ExecutionStatus::SUCCESS.code()) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "recovered instance did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        tasks(&c, id).await,
+        vec![
+            s("A", ExecutionStatus::SUCCESS, 1, 0),
+            s("B", ExecutionStatus::SUCCESS, 1, 0)
+        ],
+        "the paused row itself is resubmitted"
+    );
+    let row: (i32, String) = conn
+        .exec_first(
+            "SELECT run_times, history_cmd FROM t_ds_process_instance WHERE id = ?",
+            (id,),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row,
+        (
+            2,
+            "START_PROCESS,PAUSE,RECOVER_SUSPENDED_PROCESS".to_string()
+        )
+    );
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerun_keeps_old_rows_as_history() {
+    let c = cluster().await;
+    let wf = import(&c, "fixtures/workflows/shell-a-b.json").await;
+    c.start_workflow(&wf).await.unwrap();
+    let (id, state) = c
+        .wait_for_end(wf.definition_code, Duration::from_secs(30), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(state, ExecutionStatus::SUCCESS);
+    let mut conn = c.conn().await.unwrap();
+    api::command_for_instance(&mut conn, id, CommandType::REPEAT_RUNNING)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let pending: Option<i64> = conn
+            .query_first("SELECT COUNT(*) FROM t_ds_command")
+            .await
+            .unwrap();
+        if pending != Some(0) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "rerun command never taken"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        let done: Option<i64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM t_ds_task_instance WHERE process_instance_id = ? AND flag = 1 AND state = 7",
+                (id,),
+            )
+            .await
+            .unwrap();
+        let st: Option<i32> = conn
+            .exec_first(
+                "SELECT state FROM t_ds_process_instance WHERE id = ?",
+                (id,),
+            )
+            .await
+            .unwrap();
+        if done == Some(2) && st == Some(7) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rerun did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rows = tasks(&c, id).await;
+    assert_eq!(
+        rows,
+        vec![
+            s("A", ExecutionStatus::SUCCESS, 0, 0),
+            s("B", ExecutionStatus::SUCCESS, 0, 0),
+            s("A", ExecutionStatus::SUCCESS, 1, 0),
+            s("B", ExecutionStatus::SUCCESS, 1, 0),
+        ]
+    );
+    let run_times: Option<i32> = conn
+        .exec_first(
+            "SELECT run_times FROM t_ds_process_instance WHERE id = ?",
+            (id,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(run_times, Some(2));
+    c.stop().await;
+}
