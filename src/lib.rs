@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
+pub mod bench;
 pub mod config;
 pub mod dispatch;
 pub mod engine;

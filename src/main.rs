@@ -47,6 +47,26 @@ enum Cmd {
         #[arg(long, default_value = "fixtures/workflows/shell-a-b.json")]
         workflow: PathBuf,
     },
+    /// Benchmarks that print figures (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Task-hop latency, throughput, command pickup, memory and CPU of our master on a private
+    /// cluster, with stand-in workers that answer at once.
+    Chain {
+        /// Tasks per workflow (a linear chain).
+        #[arg(long, default_value_t = 100)]
+        tasks: usize,
+        /// Workflows started at once.
+        #[arg(long, default_value_t = 1)]
+        workflows: usize,
+        /// Stand-in workers.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -99,5 +119,22 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Demo { workflow } => demo::run(&workflow).await,
+        Cmd::Bench(BenchCmd::Chain {
+            tasks,
+            workflows,
+            workers,
+        }) => {
+            let options = dsmaster::bench::chain::Options {
+                tasks,
+                workflows,
+                workers,
+                master_binary: std::env::current_exe().context("locating this executable")?,
+            };
+            let report = dsmaster::bench::chain::run(&options)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            report.print(&options);
+            Ok(())
+        }
     }
 }

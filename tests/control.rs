@@ -306,3 +306,26 @@ async fn rerun_keeps_old_rows_as_history() {
     assert_eq!(run_times, Some(2));
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_worker_link_is_redialed_and_tasks_rebound() {
+    let c = cluster().await;
+    let wf = import(&c, "fixtures/workflows/shell-slow-a-b.json").await;
+    c.start_workflow(&wf).await.unwrap();
+    let id = wait_task_running(&c, "A").await;
+    c.worker.as_ref().unwrap().drop_connections().await.unwrap();
+    let (id2, state) = c
+        .wait_for_end(wf.definition_code, Duration::from_secs(60), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((id2, state), (id, ExecutionStatus::SUCCESS));
+    assert_eq!(
+        tasks(&c, id).await,
+        vec![
+            s("A", ExecutionStatus::SUCCESS, 1, 0),
+            s("B", ExecutionStatus::SUCCESS, 1, 0)
+        ],
+        "A's result reached us over the new link; nothing ran twice"
+    );
+    c.stop().await;
+}

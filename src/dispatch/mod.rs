@@ -48,13 +48,82 @@ enum Msg {
 pub struct Dispatcher {
     tx: mpsc::UnboundedSender<Msg>,
     connector: Connector,
+    keeper: Keeper,
+}
+
+/// Keeps the link to every worker we dispatched to alive: when one drops while the worker is
+/// still registered, it dials again (with back-off) and announces the new link, so owners of
+/// tasks on that worker can send PROCESS_HOST_UPDATE. A Java worker answers only on the
+/// connection its task is bound to, so without this a result would wait on the worker until
+/// the next frame to it happened to reconnect (upstream leaves that gap open).
+#[derive(Clone)]
+struct Keeper {
+    connector: Connector,
+    workers: watch::Receiver<WorkerMap>,
+    watched: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    reconnected: tokio::sync::broadcast::Sender<String>,
+}
+
+impl Keeper {
+    fn watch(&self, host: &str, link: Link) {
+        let fresh = match self.watched.lock() {
+            Ok(mut w) => w.insert(host.to_string()),
+            Err(_) => false,
+        };
+        if !fresh {
+            return;
+        }
+        let keeper = self.clone();
+        let host = host.to_string();
+        tokio::spawn(async move {
+            let mut link = link;
+            loop {
+                link.closed().await;
+                let mut pause = Duration::from_millis(200);
+                loop {
+                    if !is_registered(&keeper.workers.borrow(), &host) {
+                        tracing::info!(%host, "worker left the registry; its link is not kept");
+                        if let Ok(mut w) = keeper.watched.lock() {
+                            w.remove(&host);
+                        }
+                        return;
+                    }
+                    match keeper.connector.link(&host).await {
+                        Ok(l) => {
+                            tracing::info!(%host, "worker link re-established");
+                            let _ = keeper.reconnected.send(host.clone());
+                            link = l;
+                            break;
+                        }
+                        Err(crate::protocol::LinkError::Shutdown { .. }) => return,
+                        Err(e) => {
+                            tracing::warn!(%host, error = %e, retry_in = ?pause, "worker link lost; reconnecting");
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(Duration::from_secs(10));
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn is_registered(map: &WorkerMap, host: &str) -> bool {
+    map.values().any(|group| group.contains_key(host))
 }
 
 impl Dispatcher {
     /// Starts the service on the current runtime.
     pub fn start(connector: Connector, workers: watch::Receiver<WorkerMap>) -> Dispatcher {
         let (tx, rx) = mpsc::unbounded_channel();
+        let keeper = Keeper {
+            connector: connector.clone(),
+            workers: workers.clone(),
+            watched: Arc::default(),
+            reconnected: tokio::sync::broadcast::channel(64).0,
+        };
         let service = Service {
+            keeper: keeper.clone(),
             rx,
             workers,
             connector: connector.clone(),
@@ -63,7 +132,16 @@ impl Dispatcher {
             cursor: HashMap::new(),
         };
         tokio::spawn(service.run());
-        Dispatcher { tx, connector }
+        Dispatcher {
+            tx,
+            connector,
+            keeper,
+        }
+    }
+
+    /// Worker addresses whose link was re-established after a loss.
+    pub fn reconnections(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.keeper.reconnected.subscribe()
     }
 
     pub fn submit(&self, item: DispatchItem) {
@@ -91,6 +169,7 @@ impl Dispatcher {
 type Key = Reverse<(i32, i32, i32)>;
 
 struct Service {
+    keeper: Keeper,
     rx: mpsc::UnboundedReceiver<Msg>,
     workers: watch::Receiver<WorkerMap>,
     connector: Connector,
@@ -187,11 +266,12 @@ impl Service {
             match self.connector.link(host).await {
                 Ok(link) => match link.send(Command::TaskExecuteRequest(body.clone())) {
                     Ok(()) => {
+                        self.keeper.watch(host, link.clone());
                         return Ok(Dispatched {
                             task_instance_id: item.task_instance_id,
                             host: host.clone(),
                             link,
-                        })
+                        });
                     }
                     Err(e) => last_error = format!("sending to {host}: {e}"),
                 },

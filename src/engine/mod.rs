@@ -89,6 +89,10 @@ impl Engine {
         stop: watch::Receiver<bool>,
     ) -> (Engine, tokio::task::JoinHandle<()>) {
         tokio::spawn(route(inbound, instances.clone()));
+        tokio::spawn(announce_reconnections(
+            deps.dispatcher.reconnections(),
+            instances.clone(),
+        ));
         let intake = Intake {
             store: deps.store,
             dispatcher: deps.dispatcher,
@@ -99,6 +103,31 @@ impl Engine {
         };
         let handle = tokio::spawn(intake.run(stop));
         (Engine { instances }, handle)
+    }
+}
+
+/// Tells every running workflow that a worker link came back, so each can rebind its tasks.
+async fn announce_reconnections(
+    mut rx: tokio::sync::broadcast::Receiver<String>,
+    instances: Instances,
+) {
+    loop {
+        let host = match rx.recv().await {
+            Ok(h) => h,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                warn!(missed = n, "reconnection notices dropped");
+                continue;
+            }
+            Err(_) => return,
+        };
+        let senders: Vec<mpsc::Sender<Event>> = instances
+            .inner
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        for tx in senders {
+            let _ = tx.send(Event::WorkerReconnected(host.clone())).await;
+        }
     }
 }
 

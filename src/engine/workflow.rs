@@ -42,6 +42,8 @@ pub enum Event {
     },
     /// The retry interval of a failed task (by its failed row's id) has passed.
     RetryDue(i32),
+    /// The link to this worker (`ip:port`) was lost and dialed again.
+    WorkerReconnected(String),
 }
 
 /// Worker acknowledgement status codes carried in DB_TASK_ACK / DB_TASK_RESPONSE.
@@ -188,6 +190,10 @@ impl Workflow {
             Event::ProcessStateChange => self.on_process_state_change().await,
             Event::KillResponse { response, link } => self.on_kill_response(response, link).await,
             Event::RetryDue(id) => self.on_retry_due(id).await,
+            Event::WorkerReconnected(host) => {
+                self.rebind_tasks_on(&host).await;
+                Ok(())
+            }
         };
         self.settle().await;
         outcome
@@ -789,6 +795,29 @@ impl Workflow {
             self.kill_all().await;
         }
         Ok(())
+    }
+
+    /// Sends PROCESS_HOST_UPDATE for every running task of ours on `worker`, so the worker
+    /// binds them to our new link and its resent results reach us.
+    async fn rebind_tasks_on(&self, worker: &str) {
+        for id in &self.active {
+            let Some(task) = self.tasks.get(id) else {
+                continue;
+            };
+            if task.host.as_deref() != Some(worker) {
+                continue;
+            }
+            let update = Command::HostUpdate(crate::protocol::HostUpdateCommand::new(
+                *id,
+                self.host.clone(),
+            ));
+            match self.dispatcher.send_to(worker, update).await {
+                Ok(()) => info!(task_instance_id = *id, %worker, "task rebound to the new link"),
+                Err(e) => {
+                    warn!(task_instance_id = *id, %worker, error = %e, "host update not delivered")
+                }
+            }
+        }
     }
 
     /// Upstream `taskCanRetry` (2.0.5): a failed worker task with attempts left, unless the

@@ -158,7 +158,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         links_stop.clone(),
     ));
     let connector = Connector::new(link, inbound_tx);
-    let dispatcher = Dispatcher::start(connector, registry.workers());
+    let dispatcher = Dispatcher::start(connector.clone(), registry.workers());
 
     let registration = registry
         .register_master(&addr)
@@ -218,6 +218,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         // Let queued replies to workers reach the wire before the links close.
         tokio::time::sleep(Duration::from_millis(200)).await;
         links_stop.cancel();
+        connector.shutdown();
         store.close().await;
         info!("master stopped");
     });

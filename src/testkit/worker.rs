@@ -27,6 +27,30 @@ type Pending = Arc<Mutex<HashMap<(i32, bool), Command>>>;
 /// The connection each task answers on: the one its request arrived on, replaced by the
 /// connection of a later PROCESS_HOST_UPDATE or TASK_KILL_REQUEST (as the Java worker does).
 type Bindings = Arc<Mutex<HashMap<i32, Link>>>;
+/// What the stand-in saw and did, with when (for benchmarks: hop latency is the time from a
+/// task's result leaving the worker to the next task's request arriving).
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerEvent {
+    pub at: tokio::time::Instant,
+    pub process_instance_id: i32,
+    pub task_instance_id: i32,
+    /// true: result sent; false: request received.
+    pub result: bool,
+}
+
+type Events = Arc<Mutex<Vec<WorkerEvent>>>;
+
+fn record(events: &Events, process_instance_id: i32, task_instance_id: i32, result: bool) {
+    if let Ok(mut e) = events.lock() {
+        e.push(WorkerEvent {
+            at: tokio::time::Instant::now(),
+            process_instance_id,
+            task_instance_id,
+            result,
+        });
+    }
+}
+
 /// Kill switches of running tasks.
 type Running = Arc<Mutex<HashMap<i32, (tokio::sync::oneshot::Sender<()>, i32)>>>;
 
@@ -34,7 +58,10 @@ pub struct StandInWorker {
     addr: String,
     registry: Registry,
     stop: watch::Sender<bool>,
-    links_stop: tokio_util::sync::CancellationToken,
+    links_stop: Mutex<tokio_util::sync::CancellationToken>,
+    inbound: mpsc::Sender<Inbound>,
+    link_options: LinkOptions,
+    events: Events,
 }
 
 impl StandInWorker {
@@ -57,15 +84,22 @@ impl StandInWorker {
         let (stop, stop_rx) = watch::channel(false);
         let (tx, rx) = mpsc::channel(1024);
         let links_stop = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(serve(listener, link_options, tx, links_stop.clone()));
+        tokio::spawn(serve(
+            listener,
+            link_options.clone(),
+            tx.clone(),
+            links_stop.clone(),
+        ));
         let pending: Pending = Arc::default();
         let bindings: Bindings = Arc::default();
+        let events: Events = Arc::default();
         tokio::spawn(handle(
             rx,
             addr.clone(),
             behaviour,
             pending.clone(),
             bindings.clone(),
+            events.clone(),
         ));
         tokio::spawn(resend(pending, bindings, resend_every, stop_rx));
         let registry = Registry::connect(registry_options)
@@ -80,7 +114,10 @@ impl StandInWorker {
             addr,
             registry,
             stop,
-            links_stop,
+            links_stop: Mutex::new(links_stop),
+            inbound: tx,
+            link_options,
+            events,
         })
     }
 
@@ -88,9 +125,46 @@ impl StandInWorker {
         &self.addr
     }
 
+    /// Everything recorded so far (requests received, results sent).
+    pub fn events(&self) -> Vec<WorkerEvent> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// Closes every connection (as a network blip would) and listens again on the same port.
+    /// Tasks keep running; their results wait in the resend cache until a master rebinds them.
+    pub async fn drop_connections(&self) -> Result<(), super::Error> {
+        let fresh = tokio_util::sync::CancellationToken::new();
+        if let Ok(mut t) = self.links_stop.lock() {
+            t.cancel();
+            *t = fresh.clone();
+        }
+        let mut last = None;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            match tokio::net::TcpListener::bind(self.addr.as_str()).await {
+                Ok(listener) => {
+                    tokio::spawn(serve(
+                        listener,
+                        self.link_options.clone(),
+                        self.inbound.clone(),
+                        fresh,
+                    ));
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(super::Error::Fixture(format!(
+            "stand-in worker could not listen again on {}: {last:?}",
+            self.addr
+        )))
+    }
+
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        self.links_stop.cancel();
+        if let Ok(t) = self.links_stop.lock() {
+            t.cancel();
+        }
         if let Err(e) = self.registry.deregister().await {
             tracing::debug!(error = %e, "stand-in worker deregistration");
         }
@@ -103,6 +177,7 @@ async fn handle(
     behaviour: Behaviour,
     pending: Pending,
     bindings: Bindings,
+    events: Events,
 ) {
     let running: Running = Arc::default();
     while let Some(Inbound { link, command, .. }) = rx.recv().await {
@@ -117,6 +192,7 @@ async fn handle(
                 };
                 let id = ctx.task_instance_id;
                 let pid = ctx.process_instance_id;
+                record(&events, pid, id, false);
                 let dir =
                     std::env::temp_dir().join(format!("dsmaster-standin-{}", std::process::id()));
                 let log_path = dir.join(format!("{id}.log"));
@@ -138,6 +214,7 @@ async fn handle(
                     r.insert(id, (kill_tx, pid));
                 }
                 let running = running.clone();
+                let events = events.clone();
                 tokio::spawn(async move {
                     let (status, process_id) = match behaviour {
                         Behaviour::Succeed => (7, 0),
@@ -158,6 +235,7 @@ async fn handle(
                         var_pool: Some("[]".into()),
                         ..Default::default()
                     });
+                    record(&events, pid, id, true);
                     send_cached(&pending, &bindings, (id, true), result);
                 });
             }
