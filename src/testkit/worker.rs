@@ -102,7 +102,12 @@ impl StandInWorker {
             events.clone(),
         ));
         tokio::spawn(resend(pending, bindings, resend_every, stop_rx));
-        let registry = Registry::connect(registry_options)
+        // A stand-in must never report itself ABNORMAL: a loaded two-core test machine easily
+        // exceeds the default load limit (2 x cores), and dispatch skips ABNORMAL workers.
+        let mut registry_options = registry_options.clone();
+        registry_options.max_cpuload_avg = 10_000.0;
+        registry_options.reserved_memory = 0.0;
+        let registry = Registry::connect(&registry_options)
             .await
             .map_err(|e| super::Error::Fixture(format!("stand-in worker registry: {e}")))?;
         registry
