@@ -15,12 +15,21 @@
 //! | [`workers`] | the live worker map from `/nodes/worker` |
 //! | [`lock`] | Curator-compatible mutexes |
 //!
+//! ZooKeeper versions: the client declares server version 3.4.14 ([`ZK_WIRE_VERSION`]), so it
+//! speaks exactly the operation set of the Java side's 3.4.14 client (plain CREATE, one-shot
+//! watches) and works against 3.4 servers as well as 3.5–3.9 ones. Keep it that way: no
+//! containers, TTL nodes, persistent watches or multi-create, and never drop an unfired
+//! one-shot watcher while the session is in use (the client then sends REMOVE_WATCHES, on which
+//! a 3.4 server closes the connection).
+//!
 //! Paths in this module are relative to the namespace (`/dolphinscheduler` by default): the
 //! client is chrooted, so `/nodes/master` is the znode `/dolphinscheduler/nodes/master`.
 //!
 //! Session policy (spec §8.2/§8.4): a transient disconnect is tolerated (the heartbeat is
 //! rewritten in full on reconnect, where Java writes an empty string); session expiry, closing,
-//! or a disconnect lasting the negotiated session timeout resolve [`Registry::lost`], as does
+//! or a disconnect lasting (about) the negotiated session timeout — counted so that we stop no
+//! later than the server can expire us, see [`LostReason::DisconnectedTooLong`] — resolve
+//! [`Registry::lost`], as does
 //! our node vanishing or a `/dead-servers/master_<ip:port>` entry appearing. The node is
 //! never silently re-created: peers are already failing our workflows over, so the server
 //! must stop processing and may only come back as a new incarnation (a new [`Registry`]).
@@ -61,6 +70,11 @@ const VISIBILITY_LIMIT: Duration = Duration::from_secs(30);
 /// handling the REMOVE of our previous incarnation).
 const DEAD_SERVER_PURGE_DELAY: Duration = Duration::from_secs(1);
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// The ZooKeeper server version we declare to `zookeeper-client`: that of the client every
+/// DolphinScheduler 2.0.x release ships (spec §9). It makes the crate use the 3.4 operation
+/// set, which ZooKeeper 3.4 servers require and 3.5+ servers still accept.
+pub const ZK_WIRE_VERSION: (u32, u32, u32) = (3, 4, 14);
 
 /// Connection and heartbeat settings (`registry.properties` plus the master's own keys).
 #[derive(Clone, Debug)]
@@ -156,7 +170,11 @@ pub enum LostReason {
     SessionClosed,
     /// Authentication failed (wrong digest).
     AuthFailed,
-    /// Disconnected for the whole negotiated session timeout (Curator's LOST).
+    /// Disconnected for so long that the server may be expiring the session: the negotiated
+    /// session timeout counted from the last moment the server can have heard from us (the
+    /// disconnect report minus the client's detection lag). Curator's LOST counts the whole
+    /// timeout from the report, which in a silent partition ends after the server expired the
+    /// session and peers began failing this master over.
     DisconnectedTooLong,
     /// Our master node vanished (deleted by someone, or expired).
     NodeRemoved,
@@ -171,7 +189,7 @@ impl fmt::Display for LostReason {
             LostReason::SessionClosed => "ZooKeeper session closed",
             LostReason::AuthFailed => "ZooKeeper authentication failed",
             LostReason::DisconnectedTooLong => {
-                "disconnected from ZooKeeper for the session timeout"
+                "disconnected from ZooKeeper for (about) the session timeout"
             }
             LostReason::NodeRemoved => "our master node was removed",
             LostReason::DeclaredDead => "a dead-server entry names this master",
@@ -424,7 +442,13 @@ impl Registry {
         } else {
             zk::Acls::anyone_all()
         };
-        let mut connector = zk::Client::connector().with_session_timeout(opts.session_timeout);
+        // Speak the ZooKeeper 3.4 operation set, as the Java side (ZooKeeper client 3.4.14)
+        // does: plain CREATE instead of CREATE2, and nothing of 3.5+ (containers, TTL,
+        // persistent watches, multi-read) is used by this module. Every server from 3.4 to
+        // 3.9 accepts it, so no switch is needed; the price is that `create` returns no Stat.
+        let mut connector = zk::Client::connector()
+            .with_session_timeout(opts.session_timeout)
+            .with_server_version(ZK_WIRE_VERSION.0, ZK_WIRE_VERSION.1, ZK_WIRE_VERSION.2);
         if !opts.connection_timeout.is_zero() {
             connector = connector.with_connection_timeout(opts.connection_timeout);
         }
@@ -512,6 +536,10 @@ impl Registry {
 
     /// The namespaced ZooKeeper client (paths relative to the namespace), for operations this
     /// module does not wrap yet (dead-server entries, failover bookkeeping).
+    ///
+    /// It declares server version [`ZK_WIRE_VERSION`] (3.4): `create` sends CREATE and its
+    /// returned `Stat` is invalid; stick to the 3.4 operation set (no containers, TTL nodes,
+    /// persistent watches or multi with create) so that ZooKeeper 3.4 servers keep working.
     pub fn client(&self) -> &zk::Client {
         &self.inner.shared.client
     }
@@ -862,17 +890,42 @@ async fn purge_dead_servers(client: &zk::Client, prefix: &str) -> Result<(), Err
     Ok(())
 }
 
+/// How late the client can report a silent connection as `Disconnected`: its idle limit
+/// (zookeeper-client 0.11: the configured connection timeout when that is at most 3/5 of the
+/// session timeout, else 2/5 of the session timeout) plus one of its check ticks (1/8 of the
+/// idle limit).
+fn disconnect_detection_lag(connection_timeout: Duration, session_timeout: Duration) -> Duration {
+    let idle = if connection_timeout.is_zero() || connection_timeout > session_timeout * 3 / 5 {
+        session_timeout * 2 / 5
+    } else {
+        connection_timeout
+    };
+    idle + idle / 8
+}
+
+/// How long after the client reports `Disconnected` we may keep processing. The server
+/// expires the session one session timeout after it last heard from us, and in a silent
+/// partition the client notices only after its idle limit: counting the whole timeout from
+/// the report (as Curator does) would leave us running while peers already fail us over.
+fn disconnect_grace(connection_timeout: Duration, session_timeout: Duration) -> Duration {
+    session_timeout.saturating_sub(disconnect_detection_lag(
+        connection_timeout,
+        session_timeout,
+    ))
+}
+
 /// Session monitor: maps client states onto [`LostReason`]s and wakes the heartbeat on
 /// reconnect.
 async fn watch_session(shared: Arc<Shared>, mut states: zk::StateWatcher) {
     let timeout = shared.client.session_timeout();
+    let grace = disconnect_grace(shared.opts.connection_timeout, timeout);
     let mut disconnected_at: Option<tokio::time::Instant> = None;
     loop {
         let state = match disconnected_at {
             None => states.changed().await,
             Some(since) => tokio::select! {
                 state = states.changed() => state,
-                _ = tokio::time::sleep_until(since + timeout) => {
+                _ = tokio::time::sleep_until(since + grace) => {
                     shared.signal_lost(LostReason::DisconnectedTooLong);
                     return;
                 }
@@ -882,6 +935,7 @@ async fn watch_session(shared: Arc<Shared>, mut states: zk::StateWatcher) {
             zk::SessionState::Disconnected => {
                 tracing::warn!(
                     timeout_ms = timeout.as_millis() as u64,
+                    stop_in_ms = grace.as_millis() as u64,
                     "disconnected from ZooKeeper"
                 );
                 disconnected_at.get_or_insert_with(tokio::time::Instant::now);
@@ -996,24 +1050,38 @@ async fn master_heartbeat(
 /// Immediate self-fencing between ticks: an exists-watch on our node and on our dead-server
 /// path. Peers start failing us over as soon as they see our node go, so waiting for the next
 /// tick (as Java does) would let both sides run the same workflows for up to an interval.
+///
+/// Each watch is kept until it fires and only then re-armed: dropping an unfired one-shot
+/// watcher makes the client send REMOVE_WATCHES (ZooKeeper 3.5+), on which a 3.4 server
+/// closes the connection — with our own heartbeat firing the node watch every tick, that
+/// would cut the connection every interval.
 async fn watch_fence(shared: Arc<Shared>, path: String, dead_path: String) {
+    type Fired = std::pin::Pin<Box<dyn std::future::Future<Output = zk::WatchedEvent> + Send>>;
     let client = shared.client.clone();
+    let mut own: Option<Fired> = None;
+    let mut dead: Option<Fired> = None;
     loop {
         let armed = async {
-            let (own, own_watch) = client.check_and_watch_stat(&path).await?;
             if own.is_none() {
-                return Ok(Err(LostReason::NodeRemoved));
+                let (stat, watcher) = client.check_and_watch_stat(&path).await?;
+                own = Some(Box::pin(watcher.changed()));
+                if stat.is_none() {
+                    return Ok(Some(LostReason::NodeRemoved));
+                }
             }
-            let (dead, dead_watch) = client.check_and_watch_stat(&dead_path).await?;
-            if dead.is_some() {
-                return Ok(Err(LostReason::DeclaredDead));
+            if dead.is_none() {
+                let (stat, watcher) = client.check_and_watch_stat(&dead_path).await?;
+                dead = Some(Box::pin(watcher.changed()));
+                if stat.is_some() {
+                    return Ok(Some(LostReason::DeclaredDead));
+                }
             }
-            Ok::<_, zk::Error>(Ok((own_watch, dead_watch)))
+            Ok::<_, zk::Error>(None)
         }
         .await;
-        let (own_watch, dead_watch) = match armed {
-            Ok(Ok(watches)) => watches,
-            Ok(Err(reason)) => {
+        match armed {
+            Ok(None) => {}
+            Ok(Some(reason)) => {
                 shared.signal_lost(reason);
                 return;
             }
@@ -1026,16 +1094,25 @@ async fn watch_fence(shared: Arc<Shared>, path: String, dead_path: String) {
                 tokio::time::sleep(RETRY_DELAY).await;
                 continue;
             }
+        }
+        let (Some(own_fired), Some(dead_fired)) = (own.as_mut(), dead.as_mut()) else {
+            continue;
         };
         let event = tokio::select! {
-            e = own_watch.changed() => e,
-            e = dead_watch.changed() => e,
+            e = own_fired => {
+                own = None;
+                e
+            }
+            e = dead_fired => {
+                dead = None;
+                e
+            }
         };
         if event.event_type == zk::EventType::Session && event.session_state.is_terminated() {
             // The session monitor reports the reason.
             return;
         }
-        // Data changes (our own heartbeat) and deletions alike: re-check.
+        // Data changes (our own heartbeat) and deletions alike: re-check the fired one.
     }
 }
 
@@ -1095,6 +1172,29 @@ mod tests {
             "1.2.3.4:70000",
         ] {
             assert!(split_addr(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn disconnect_grace_ends_before_the_server_can_expire_us() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        let us = Duration::from_micros;
+        // Defaults: 7.5 s idle limit (+ 1/8 tick) before the report.
+        assert_eq!(
+            disconnect_grace(ms(7500), s(30)),
+            us(30_000_000 - 7_500_000 - 937_500)
+        );
+        // Connection timeout above 3/5 of the session timeout, or unset: 2/5 of it.
+        assert_eq!(disconnect_grace(s(20), s(30)), ms(30_000 - 12_000 - 1500));
+        assert_eq!(disconnect_grace(Duration::ZERO, s(30)), ms(16_500));
+        assert_eq!(
+            disconnect_grace(ms(1500), s(4)),
+            us(4_000_000 - 1_500_000 - 187_500)
+        );
+        for (conn, session) in [(ms(7500), s(30)), (s(40), s(30)), (ms(100), s(4))] {
+            let lag = disconnect_detection_lag(conn, session);
+            assert!(disconnect_grace(conn, session) + lag <= session);
         }
     }
 
