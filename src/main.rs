@@ -66,6 +66,10 @@ enum BenchCmd {
         /// Stand-in workers.
         #[arg(long, default_value_t = 1)]
         workers: usize,
+        /// Also run the same benchmark with upstream's Java master (from Maven Central, see
+        /// compat/upstream) on a fresh cluster and print both columns with the ratio.
+        #[arg(long)]
+        compare_java: bool,
     },
 }
 
@@ -123,17 +127,24 @@ async fn main() -> anyhow::Result<()> {
             tasks,
             workflows,
             workers,
+            compare_java,
         }) => {
-            let options = dsmaster::bench::chain::Options {
+            use dsmaster::bench::chain;
+            let mut options = chain::Options {
                 tasks,
                 workflows,
                 workers,
                 master_binary: std::env::current_exe().context("locating this executable")?,
+                master: chain::MasterKind::Dsmaster,
             };
-            let report = dsmaster::bench::chain::run(&options)
-                .await
-                .map_err(|e| anyhow::anyhow!(e))?;
-            report.print(&options);
+            let ours = chain::run(&options).await.map_err(|e| anyhow::anyhow!(e))?;
+            if compare_java {
+                options.master = chain::MasterKind::Java;
+                let java = chain::run(&options).await.map_err(|e| anyhow::anyhow!(e))?;
+                chain::print_comparison(&options, &ours, &java);
+            } else {
+                ours.print(&options);
+            }
             Ok(())
         }
     }

@@ -26,6 +26,17 @@ pub struct Options {
     pub workers: usize,
     /// The `dsmaster` binary to run as the master (normally this executable).
     pub master_binary: PathBuf,
+    /// Which master runs the workflows.
+    pub master: MasterKind,
+}
+
+/// The master under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MasterKind {
+    /// `dsmaster run --conf-dir` as its own process.
+    Dsmaster,
+    /// Upstream's MasterServer from Maven Central (see compat/upstream), same cluster.
+    Java,
 }
 
 /// The figures, printed as a table.
@@ -121,15 +132,31 @@ pub async fn run(options: &Options) -> Result<Report, String> {
 
 async fn drive(cluster: &LocalCluster, options: &Options) -> Result<Report, String> {
     let conf = cluster.conf_dir.path();
-    let mut master = tokio::process::Command::new(&options.master_binary)
-        .arg("run")
-        .arg("--conf-dir")
-        .arg(conf)
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", options.master_binary.display()))?;
-    let pid = master.id().unwrap_or(0);
+    let mut rust_master = None;
+    let mut java_master = None;
+    let pid = match options.master {
+        MasterKind::Dsmaster => {
+            let child = tokio::process::Command::new(&options.master_binary)
+                .arg("run")
+                .arg("--conf-dir")
+                .arg(conf)
+                .env("RUST_LOG", "warn")
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| format!("starting {}: {e}", options.master_binary.display()))?;
+            let pid = child.id().unwrap_or(0);
+            rust_master = Some(child);
+            pid
+        }
+        MasterKind::Java => {
+            let m = crate::testkit::java::JavaMaster::start(cluster, "2.0.5")
+                .await
+                .map_err(|e| format!("starting the Java master: {e}"))?;
+            let pid = m.pid().unwrap_or(0);
+            java_master = Some(m);
+            pid
+        }
+    };
     let loaded = crate::config::Options::load(conf).map_err(|e| e.to_string())?;
     let settings = crate::server::Settings::from_options(&loaded).map_err(|e| e.to_string())?;
     let mut workers: Vec<StandInWorker> = Vec::new();
@@ -223,8 +250,13 @@ async fn drive(cluster: &LocalCluster, options: &Options) -> Result<Report, Stri
     for w in workers {
         w.stop().await;
     }
-    let _ = master.start_kill();
-    let _ = master.wait().await;
+    if let Some(mut m) = rust_master {
+        let _ = m.start_kill();
+        let _ = m.wait().await;
+    }
+    if let Some(m) = java_master {
+        m.stop().await;
+    }
     Ok(Report {
         hops: hops.len(),
         hop_p50_ms: percentile(&hops, 50.0),
@@ -255,6 +287,61 @@ async fn wait_master_registered(settings: &crate::server::Settings) -> Result<()
     // Give it a moment to see the workers' nodes too.
     tokio::time::sleep(Duration::from_millis(500)).await;
     Ok(())
+}
+
+/// Prints dsmaster's figures beside the Java master's, with the ratio (how many times
+/// better dsmaster is; >1 means dsmaster wins).
+pub fn print_comparison(options: &Options, ours: &Report, java: &Report) {
+    println!(
+        "chain benchmark: {} workflow(s) x {} task(s), {} stand-in worker(s); Java master = upstream MasterServer (2.0.3 server jar on 2.0.5 libraries)",
+        options.workflows, options.tasks, options.workers
+    );
+    println!("| figure | dsmaster | Java master | ratio |");
+    println!("|---|---|---|---|");
+    let lower = |name: &str, a: f64, b: f64, digits: usize| {
+        let ratio = if a > 0.0 { b / a } else { f64::INFINITY };
+        println!("| {name} | {a:.digits$} | {b:.digits$} | {ratio:.1}x |");
+    };
+    lower(
+        "task hop latency p50 (ms)",
+        ours.hop_p50_ms,
+        java.hop_p50_ms,
+        2,
+    );
+    lower(
+        "task hop latency p99 (ms)",
+        ours.hop_p99_ms,
+        java.hop_p99_ms,
+        2,
+    );
+    lower(
+        "command pickup latency p50 (ms)",
+        ours.pickup_ms,
+        java.pickup_ms,
+        1,
+    );
+    lower("wall time (s)", ours.wall_s, java.wall_s, 2);
+    let ratio = if java.transitions_per_s > 0.0 {
+        ours.transitions_per_s / java.transitions_per_s
+    } else {
+        f64::INFINITY
+    };
+    println!(
+        "| task transitions/s | {:.0} | {:.0} | {ratio:.1}x |",
+        ours.transitions_per_s, java.transitions_per_s
+    );
+    lower(
+        "master peak RSS (MiB)",
+        ours.master_peak_rss_mib,
+        java.master_peak_rss_mib,
+        1,
+    );
+    lower(
+        "master CPU time (s)",
+        ours.master_cpu_s,
+        java.master_cpu_s,
+        2,
+    );
 }
 
 impl Report {

@@ -849,6 +849,11 @@ impl JavaMaster {
         &self.addr
     }
 
+    /// The JVM's process id (benchmarks read its memory and CPU time).
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.process.pid()
+    }
+
     pub fn log_dir(&self) -> PathBuf {
         self.proc.base_path.join("logs")
     }

@@ -49,6 +49,11 @@ pub(crate) struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// The server's OS process id (for memory and CPU figures), while it runs.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Starts `cmd` in a fresh process group with stdout and stderr appended
     /// to `log`, plus a watchdog that removes `cleanup_dir` if this process
     /// dies without dropping the server.
