@@ -329,3 +329,30 @@ async fn lost_worker_link_is_redialed_and_tasks_rebound() {
     );
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_of_a_vanished_worker_is_resubmitted_elsewhere() {
+    let mut c = cluster().await;
+    let wf = import(&c, "fixtures/workflows/shell-slow-a-b.json").await;
+    c.start_workflow(&wf).await.unwrap();
+    let id = wait_task_running(&c, "A").await;
+    // The worker dies (its node goes); another one is there to take the task.
+    let first = c.worker.take().unwrap();
+    c.start_worker(Behaviour::RunShell).await.unwrap();
+    first.stop().await;
+    let (_, state) = c
+        .wait_for_end(wf.definition_code, Duration::from_secs(60), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(state, ExecutionStatus::SUCCESS);
+    assert_eq!(
+        tasks(&c, id).await,
+        vec![
+            s("A", ExecutionStatus::NEED_FAULT_TOLERANCE, 0, 0),
+            s("A", ExecutionStatus::SUCCESS, 1, 0),
+            s("B", ExecutionStatus::SUCCESS, 1, 0),
+        ],
+        "2.0.5: the fault-tolerance row becomes history; the new row keeps retry_times"
+    );
+    c.stop().await;
+}

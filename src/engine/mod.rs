@@ -73,6 +73,8 @@ pub struct Deps {
     /// Our `ip:port`, written to `t_ds_process_instance.host`.
     pub host: String,
     pub slot: watch::Receiver<Option<MasterSlot>>,
+    /// Live workers from the registry (a vanished worker's tasks are failed over).
+    pub workers: watch::Receiver<crate::registry::WorkerMap>,
 }
 
 /// The running engine.
@@ -93,6 +95,10 @@ impl Engine {
             deps.dispatcher.reconnections(),
             instances.clone(),
         ));
+        tokio::spawn(announce_lost_workers(
+            deps.workers.clone(),
+            instances.clone(),
+        ));
         let intake = Intake {
             store: deps.store,
             dispatcher: deps.dispatcher,
@@ -103,6 +109,37 @@ impl Engine {
         };
         let handle = tokio::spawn(intake.run(stop));
         (Engine { instances }, handle)
+    }
+}
+
+/// Tells every running workflow when a worker's registry node disappears, so each fails over
+/// its tasks there (upstream `failoverWorker`: every master, for the workflows it runs).
+async fn announce_lost_workers(
+    mut workers: watch::Receiver<crate::registry::WorkerMap>,
+    instances: Instances,
+) {
+    let hosts = |m: &crate::registry::WorkerMap| -> HashSet<String> {
+        m.values().flat_map(|g| g.keys().cloned()).collect()
+    };
+    let mut known = hosts(&workers.borrow());
+    while workers.changed().await.is_ok() {
+        let now = hosts(&workers.borrow());
+        for gone in known.difference(&now) {
+            warn!(worker = %gone, "worker left the registry; its running tasks are failed over");
+            broadcast(&instances, || Event::WorkerLost(gone.clone())).await;
+        }
+        known = now;
+    }
+}
+
+async fn broadcast(instances: &Instances, event: impl Fn() -> Event) {
+    let senders: Vec<mpsc::Sender<Event>> = instances
+        .inner
+        .lock()
+        .map(|m| m.values().cloned().collect())
+        .unwrap_or_default();
+    for tx in senders {
+        let _ = tx.send(event()).await;
     }
 }
 
@@ -120,14 +157,7 @@ async fn announce_reconnections(
             }
             Err(_) => return,
         };
-        let senders: Vec<mpsc::Sender<Event>> = instances
-            .inner
-            .lock()
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default();
-        for tx in senders {
-            let _ = tx.send(Event::WorkerReconnected(host.clone())).await;
-        }
+        broadcast(&instances, || Event::WorkerReconnected(host.clone())).await;
     }
 }
 

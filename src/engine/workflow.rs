@@ -44,6 +44,8 @@ pub enum Event {
     RetryDue(i32),
     /// The link to this worker (`ip:port`) was lost and dialed again.
     WorkerReconnected(String),
+    /// This worker's registry node disappeared.
+    WorkerLost(String),
 }
 
 /// Worker acknowledgement status codes carried in DB_TASK_ACK / DB_TASK_RESPONSE.
@@ -192,6 +194,10 @@ impl Workflow {
             Event::RetryDue(id) => self.on_retry_due(id).await,
             Event::WorkerReconnected(host) => {
                 self.rebind_tasks_on(&host).await;
+                Ok(())
+            }
+            Event::WorkerLost(host) => {
+                self.fail_over_tasks_on(&host).await;
                 Ok(())
             }
         };
@@ -795,6 +801,22 @@ impl Workflow {
             self.kill_all().await;
         }
         Ok(())
+    }
+
+    /// Upstream `failoverWorker` for our tasks on a vanished worker: NEED_FAULT_TOLERANCE,
+    /// then resubmitted at once on a new row (the old row stays as history).
+    async fn fail_over_tasks_on(&mut self, worker: &str) {
+        let on_worker: Vec<i32> = self
+            .active
+            .iter()
+            .copied()
+            .filter(|id| self.tasks.get(id).and_then(|t| t.host.as_deref()) == Some(worker))
+            .collect();
+        for id in on_worker {
+            warn!(task_instance_id = id, %worker, "task needs fault tolerance: its worker is gone");
+            self.finish_task_locally(id, ExecutionStatus::NEED_FAULT_TOLERANCE)
+                .await;
+        }
     }
 
     /// Sends PROCESS_HOST_UPDATE for every running task of ours on `worker`, so the worker

@@ -191,6 +191,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
             dispatcher,
             host: addr.clone(),
             slot: registry.master_slot(),
+            workers: registry.workers(),
         },
         instances.clone(),
         inbound_rx,
