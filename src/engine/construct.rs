@@ -259,24 +259,8 @@ fn replace_placeholders(text: &str, values: &HashMap<String, String>) -> String 
 /// `dependence` and `switchResult` stored as JSON *strings* (`"null"` when absent) and
 /// `waitStartTimeout` null, because Java readers of the instance row cast those to String.
 pub fn instance_task_params(definition_params: Option<&str>) -> Option<String> {
-    let raw = definition_params?.trim();
-    if raw.is_empty() {
-        return None;
-    }
-    let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(raw) else {
-        // Not an object: hand it on untouched; the worker will report what it makes of it.
-        return Some(raw.to_string());
-    };
-    let as_text =
-        |v: Option<Value>| Value::String(v.map(|v| v.to_string()).unwrap_or_else(|| "null".into()));
-    let condition = map.remove("conditionResult");
-    let dependence = map.remove("dependence");
-    let switch = map.get("switchResult").cloned();
-    map.insert("switchResult".into(), as_text(switch));
-    map.insert("conditionResult".into(), as_text(condition));
-    map.insert("dependence".into(), as_text(dependence));
-    map.insert("waitStartTimeout".into(), Value::Null);
-    serde_json::to_string(&Value::Object(map)).ok()
+    // Text that is not a JSON object counts as the empty object, as upstream's parse does.
+    crate::store::json::TaskParams::instance_text(definition_params)
 }
 
 /// Upstream `createTaskInstance`: a fresh row for a DAG node (not yet inserted).
@@ -379,6 +363,15 @@ mod tests {
         assert_eq!(
             out,
             r#"{"localParams":[],"rawScript":"echo 1","resourceList":[],"switchResult":"{}","conditionResult":"null","dependence":"{}","waitStartTimeout":null}"#
+        );
+        // Keys the definition lacks are appended in upstream's put order.
+        assert_eq!(
+            instance_task_params(Some(r#"{"rawScript":"x","waitStartTimeout":{},"y":1}"#)).unwrap(),
+            r#"{"rawScript":"x","waitStartTimeout":null,"y":1,"conditionResult":"null","dependence":"null","switchResult":"null"}"#
+        );
+        assert_eq!(
+            instance_task_params(Some("not json")).unwrap(),
+            r#"{"conditionResult":"null","dependence":"null","switchResult":"null","waitStartTimeout":null}"#
         );
     }
 

@@ -8,6 +8,7 @@
 //! map; frames for instances not in the map are dropped without a reply, as a 2.0.5 master
 //! does, so the worker keeps resending until the owning master has the instance loaded.
 
+pub mod alert;
 pub mod construct;
 pub mod dag;
 mod workflow;

@@ -779,6 +779,58 @@ impl Workflow {
             error!(error = %e, "could not record the instance's end");
         }
         info!(state = %state, "workflow finished");
+        if super::alert::is_due(&self.instance, state) {
+            if let Err(e) = self.write_alert(state).await {
+                error!(error = %e, "could not write the workflow's alert");
+            }
+        }
+    }
+
+    /// The end-of-workflow alert row (the alert server sends it).
+    async fn write_alert(&self, state: ExecutionStatus) -> Result<(), String> {
+        let project = self
+            .store
+            .find_project_user_of_instance(self.instance.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let project = project
+            .map(|p| super::alert::Project {
+                id: p.project_id,
+                code: p.project_code,
+                name: p.project_name,
+                owner: p.user_name,
+            })
+            .unwrap_or(super::alert::Project {
+                id: 0,
+                code: 0,
+                name: None,
+                owner: None,
+            });
+        let clock = *self.store.clock();
+        let mut tasks: Vec<&TaskInstance> = self.tasks.values().collect();
+        tasks.sort_by_key(|t| t.id);
+        let content = super::alert::content(
+            &self.instance,
+            state,
+            self.instance.name.as_deref().unwrap_or_default(),
+            &project,
+            &tasks,
+            |t| clock.from_db(t),
+            false,
+        );
+        let alert = crate::store::reference::Alert {
+            title: Some(super::alert::title(self.instance.command_type, state)),
+            content: Some(content),
+            alertgroup_id: self.instance.warning_group_id.unwrap_or(0),
+            create_time: Some(clock.now()),
+            ..Default::default()
+        };
+        self.store
+            .insert_alert(&alert)
+            .await
+            .map_err(|e| e.to_string())?;
+        info!("workflow alert written");
+        Ok(())
     }
 
     /// API stop or pause: the API wrote READY_STOP / READY_PAUSE into the row; read it.

@@ -239,3 +239,41 @@ mod tests {
         assert_eq!(back, ExecutionStatus::READY_STOP);
     }
 }
+
+// Enums of the reference tables the execution context reads (added with the typed rows of
+// `store::reference`).
+
+coded_enum! {
+    /// `t_ds_user.user_type`.
+    #[allow(non_camel_case_types)]
+    UserType { ADMIN_USER = 0, GENERAL_USER = 1 }
+}
+
+coded_enum! {
+    /// `t_ds_datasource.type` (dolphinscheduler-spi `DbType`).
+    #[allow(non_camel_case_types)]
+    DbType {
+        MYSQL = 0,
+        POSTGRESQL = 1,
+        HIVE = 2,
+        SPARK = 3,
+        CLICKHOUSE = 4,
+        ORACLE = 5,
+        SQLSERVER = 6,
+        DB2 = 7,
+        PRESTO = 8,
+        H2 = 9,
+    }
+}
+
+coded_enum! {
+    /// `t_ds_resources.type` (dolphinscheduler-spi `ResourceType`).
+    #[allow(non_camel_case_types)]
+    ResourceType { FILE = 0, UDF = 1 }
+}
+
+coded_enum! {
+    /// `t_ds_udfs.type`.
+    #[allow(non_camel_case_types)]
+    UdfType { HIVE = 0, SPARK = 1 }
+}

@@ -15,6 +15,8 @@ mod command;
 mod definition;
 mod failover;
 mod instance;
+pub mod json;
+pub mod reference;
 pub mod rows;
 mod sql;
 mod version;
@@ -24,6 +26,8 @@ pub use command::{HandleOutcome, NextCommand};
 pub use definition::{Dag, TenantQueue};
 pub use failover::{TaskReset, NEEDS_OWNER};
 pub use instance::{AckWrite, ResultWrite};
+pub use json::{CommandParam, JsonError, Property, TaskParams};
+pub use reference::*;
 pub use rows::*;
 pub use version::SchemaVersion;
 
@@ -110,7 +114,13 @@ impl Store {
         .unwrap_or_default();
         let pool_opts = PoolOpts::default()
             .with_constraints(constraints)
-            .with_inactive_connection_ttl(Duration::from_secs(600));
+            .with_inactive_connection_ttl(Duration::from_secs(600))
+            // The default COM_RESET_CONNECTION on every return to the pool costs a round trip
+            // and drops the connection's server-side prepared statements, so every statement
+            // was prepared afresh (measured: Com_stmt_prepare == Com_stmt_execute). The store
+            // leaves no session state behind (no SET, no temporary tables; an unfinished
+            // transaction is rolled back by mysql_async when dropped), so skip the reset.
+            .with_reset_connection(false);
         let builder = OptsBuilder::from_opts(opts)
             .pool_opts(pool_opts)
             .prefer_socket(false)
