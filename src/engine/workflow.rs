@@ -46,7 +46,13 @@ pub enum Event {
     WorkerReconnected(String),
     /// This worker's registry node disappeared.
     WorkerLost(String),
+    /// Write a dispatch (host, submit_time) that no ACK has carried yet.
+    FlushDispatch(i32),
 }
+
+/// How long a dispatch write may wait for the task's ACK to carry it (one UPDATE instead of
+/// two per task); the UI sees the worker's host at most this late.
+const DISPATCH_WRITE_DELAY: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// Worker acknowledgement status codes carried in DB_TASK_ACK / DB_TASK_RESPONSE.
 const REPLY_SUCCESS: i32 = ExecutionStatus::SUCCESS as i32;
@@ -72,6 +78,8 @@ pub(crate) struct Workflow {
     active: HashSet<i32>,
     /// Failed task rows waiting for their retry deadline (they keep the instance running).
     retrying: HashSet<i32>,
+    /// Dispatched tasks whose host and submit_time are in memory but not yet in the row.
+    unwritten_dispatch: HashSet<i32>,
     tenant: Option<Option<TenantQueue>>,
     /// Tasks that ended inside the master and still need `task_finished` (kept as a queue so
     /// finishing a task never recurses into submitting its successors).
@@ -108,6 +116,7 @@ impl Workflow {
             failed: HashSet::new(),
             active: HashSet::new(),
             retrying: HashSet::new(),
+            unwritten_dispatch: HashSet::new(),
             tenant: None,
             pending: Vec::new(),
             tx,
@@ -196,6 +205,7 @@ impl Workflow {
                 self.rebind_tasks_on(&host).await;
                 Ok(())
             }
+            Event::FlushDispatch(id) => self.flush_dispatch(id).await,
             Event::WorkerLost(host) => {
                 self.fail_over_tasks_on(&host).await;
                 Ok(())
@@ -516,8 +526,29 @@ impl Workflow {
         task.host = Some(d.host.clone());
         task.submit_time = Some(now);
         debug!(task_instance_id = d.task_instance_id, host = %d.host, "task dispatched");
+        self.unwritten_dispatch.insert(d.task_instance_id);
+        let tx = self.tx.clone();
+        let id = d.task_instance_id;
+        tokio::spawn(async move {
+            tokio::time::sleep(DISPATCH_WRITE_DELAY).await;
+            let _ = tx.send(Event::FlushDispatch(id)).await;
+        });
+        Ok(())
+    }
+
+    /// The dispatch write no ACK carried in time (or before a result or a kill).
+    async fn flush_dispatch(&mut self, id: i32) -> Result<(), String> {
+        if !self.unwritten_dispatch.remove(&id) {
+            return Ok(());
+        }
+        let Some(task) = self.tasks.get(&id) else {
+            return Ok(());
+        };
+        let (Some(host), Some(at)) = (task.host.clone(), task.submit_time) else {
+            return Ok(());
+        };
         self.store
-            .update_task_dispatched(d.task_instance_id, &d.host, now)
+            .update_task_dispatched(id, &host, at)
             .await
             .map_err(|e| e.to_string())
     }
@@ -551,8 +582,14 @@ impl Workflow {
             reply(REPLY_SUCCESS);
             return Ok(());
         }
+        let submit_time = if self.unwritten_dispatch.remove(&id) {
+            task.submit_time
+        } else {
+            None
+        };
         let write = AckWrite {
             state: Some(status),
+            submit_time,
             start_time: ack.start_time.map(|t| clock.to_db(t)),
             host: Some(worker_host(
                 &link,
@@ -623,6 +660,13 @@ impl Workflow {
             app_link: result.app_ids.clone(),
             var_pool: result.var_pool.clone(),
             task_params: None,
+        };
+        if self.unwritten_dispatch.contains(&id) {
+            // The ACK never came (or came late): the row needs its host first.
+            self.flush_dispatch(id).await?;
+        }
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return Ok(());
         };
         if let Err(e) = self.store.update_task_result(id, &write).await {
             reply(REPLY_FAILURE);

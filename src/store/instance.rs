@@ -13,6 +13,8 @@ use mysql_async::prelude::*;
 #[derive(Debug, Clone, Default)]
 pub struct AckWrite {
     pub state: Option<ExecutionStatus>,
+    /// The dispatch time, when the dispatch write was folded into this one.
+    pub submit_time: Option<NaiveDateTime>,
     pub start_time: Option<NaiveDateTime>,
     pub host: Option<String>,
     pub execute_path: Option<String>,
@@ -158,6 +160,7 @@ impl Store {
     pub async fn update_task_ack(&self, id: i32, w: &AckWrite) -> Result<()> {
         let update = Update::default()
             .opt("state", w.state.map(|s| s.code()))
+            .opt("submit_time", w.submit_time)
             .opt("start_time", w.start_time)
             .opt("host", w.host.clone())
             .opt("execute_path", w.execute_path.clone())
