@@ -51,6 +51,72 @@ pub enum BodyError {
     },
 }
 
+/// Jackson-compatible writing, shared with [`super::context`].
+///
+/// serde_json and Jackson escape the same characters (`"`, `\\`, and U+0000–U+001F, five of
+/// them as `\b \t \n \f \r`) but spell the other control characters differently:
+/// serde_json writes `\u001f`, Jackson `\u001F`. Found by `tests/compat_codec.rs` against
+/// upstream's `JSONUtils`; every body is therefore written through [`to_vec`]/[`to_string`].
+pub(crate) mod jackson {
+    use serde::Serialize;
+    use serde_json::ser::{CharEscape, CompactFormatter, Formatter};
+    use std::io;
+
+    /// serde_json's compact output with Jackson's upper-case `\u00XX` escapes.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct JacksonFormatter;
+
+    impl Formatter for JacksonFormatter {
+        fn write_char_escape<W: ?Sized + io::Write>(
+            &mut self,
+            writer: &mut W,
+            char_escape: CharEscape,
+        ) -> io::Result<()> {
+            match char_escape {
+                CharEscape::AsciiControl(byte) => {
+                    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                    writer.write_all(&[
+                        b'\\',
+                        b'u',
+                        b'0',
+                        b'0',
+                        HEX[usize::from(byte >> 4)],
+                        HEX[usize::from(byte & 0xF)],
+                    ])
+                }
+                other => CompactFormatter.write_char_escape(writer, other),
+            }
+        }
+    }
+
+    /// `JSONUtils.toJsonByteArray`: the bytes Jackson writes for `value`.
+    pub fn to_vec<T: ?Sized + Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = Vec::with_capacity(256);
+        value.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut out,
+            JacksonFormatter,
+        ))?;
+        Ok(out)
+    }
+
+    /// `JSONUtils.toJsonString`.
+    pub fn to_string<T: ?Sized + Serialize>(value: &T) -> Result<String, serde_json::Error> {
+        String::from_utf8(to_vec(value)?).map_err(<serde_json::Error as serde::ser::Error>::custom)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn control_characters_as_jackson_writes_them() {
+            let s = "\u{0}\u{1f}\u{1b}\u{7f}\t\n\r\u{8}\u{c}\"\\/\u{2028}😀";
+            assert_eq!(
+                super::to_string(s).unwrap(),
+                "\"\\u0000\\u001F\\u001B\u{7f}\\t\\n\\r\\b\\f\\\"\\\\/\u{2028}😀\""
+            );
+        }
+    }
+}
+
 /// Jackson-compatible lenient readers, shared with [`super::context`].
 pub(crate) mod lenient {
     use serde::de::{self, Deserializer, Visitor};
@@ -258,7 +324,7 @@ pub trait Body: Serialize + DeserializeOwned {
 
     /// The body bytes as the given dialect's Java classes write them.
     fn to_json(&self, _dialect: Dialect) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(self)
+        jackson::to_vec(self)
     }
 
     /// Parses a body of any dialect.
@@ -417,7 +483,7 @@ impl Body for TaskExecuteResponseCommand {
 
     fn to_json(&self, dialect: Dialect) -> Result<Vec<u8>, serde_json::Error> {
         if dialect != Dialect::C {
-            return serde_json::to_vec(self);
+            return jackson::to_vec(self);
         }
         let start_time = match self.start_time {
             Some(t) => Value::from(t.timestamp_millis()),
@@ -439,7 +505,7 @@ impl Body for TaskExecuteResponseCommand {
                 }
             }
         });
-        serde_json::to_vec(&v)
+        jackson::to_vec(&v)
     }
 }
 
@@ -489,14 +555,14 @@ impl Body for TaskKillResponseCommand {
 
     fn to_json(&self, dialect: Dialect) -> Result<Vec<u8>, serde_json::Error> {
         if dialect != Dialect::A {
-            return serde_json::to_vec(self);
+            return jackson::to_vec(self);
         }
         let v = relayout(serde_json::to_value(self)?, |k, v, out| {
             if k != "processInstanceId" {
                 out.insert(k, v);
             }
         });
-        serde_json::to_vec(&v)
+        jackson::to_vec(&v)
     }
 }
 

@@ -21,7 +21,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::command::lenient;
+use super::command::{jackson, lenient};
 use super::date;
 use super::dialect::Dialect;
 use crate::model::{ExecutionStatus, TaskTimeoutStrategy};
@@ -321,7 +321,7 @@ impl TaskExecutionContext {
     /// `"startTime"`).
     pub fn to_json(&self, dialect: Dialect) -> Result<String, serde_json::Error> {
         if dialect != Dialect::C {
-            return serde_json::to_string(self);
+            return jackson::to_string(self);
         }
         let end_time = match self.end_time {
             Some(t) => Value::from(date::format_gmt8(t)),
@@ -344,7 +344,7 @@ impl TaskExecutionContext {
             }
             other => other,
         };
-        serde_json::to_string(&value)
+        jackson::to_string(&value)
     }
 
     /// Parses the context of any 2.0.x release; unknown keys are ignored. Keys absent from

@@ -1,0 +1,210 @@
+//! Codec throughput: TASK_EXECUTE_REQUEST frames encoded and decoded per second on one core,
+//! ours against upstream's Java codec (`compat/codec/run.sh bench`) in the same run.
+//!
+//! Per frame, both sides do the whole path a dispatch takes between master and worker minus
+//! the socket: serialize the task execution context, wrap it in the request body (the
+//! context travels as a JSON string inside JSON), frame it, deframe it, parse the body and the
+//! inner context back. Both use the same context (the spec's SHELL example with a 1 KiB
+//! script); the first frames are compared byte for byte so the figures are comparable.
+//!
+//! ```text
+//! cargo bench --bench codec                      # 200k frames each side
+//! cargo bench --bench codec -- --frames 500000 --release-version 2.0.6
+//! cargo bench --bench codec -- --no-java
+//! ```
+//!
+//! Results are recorded in `BENCHMARKS.md`.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::process::Command as Process;
+use tokio::time::Instant;
+
+use bytes::BytesMut;
+use dsmaster::protocol::date::from_epoch_millis;
+use dsmaster::protocol::{
+    Command, Dialect, FrameCodec, TaskExecuteRequestCommand, TaskExecutionContext,
+    DEFAULT_MAX_FRAME,
+};
+use tokio_util::codec::{Decoder, Encoder};
+
+/// The benchmark context, built exactly as `compat/codec`'s `Bench.context()` builds it.
+fn context() -> TaskExecutionContext {
+    let mut script = String::new();
+    let mut i = 0;
+    while script.len() < 1024 {
+        script.push_str(&format!("echo \\\"step {i}\\\" && sleep 0\\n"));
+        i += 1;
+    }
+    TaskExecutionContext {
+        task_instance_id: 101,
+        task_name: Some("t1".into()),
+        first_submit_time: from_epoch_millis(1_700_000_000_000),
+        task_type: Some("SHELL".into()),
+        process_define_code: Some(5_678_901_234_567),
+        process_define_version: 1,
+        process_instance_id: 7,
+        executor_id: 1,
+        tenant_code: Some("ds".into()),
+        queue: Some("default".into()),
+        project_code: 1_234_567_890_123,
+        task_params: Some(format!(
+            r#"{{"rawScript":"{script}","localParams":[],"resourceList":[]}}"#
+        )),
+        worker_group: Some("default".into()),
+        ..Default::default()
+    }
+}
+
+type Error = Box<dyn std::error::Error>;
+
+/// One frame through our codec; returns something derived from the result.
+fn round_trip(
+    ctx: &TaskExecutionContext,
+    codec: &mut FrameCodec,
+    buf: &mut BytesMut,
+    opaque: i64,
+) -> Result<usize, Error> {
+    let d = codec.dialect();
+    let cmd = Command::TaskExecuteRequest(TaskExecuteRequestCommand::for_dialect(ctx, d)?);
+    codec.encode(cmd.encode(opaque, d)?, buf)?;
+    let frame = codec.decode(buf)?.ok_or("incomplete frame")?;
+    let Command::TaskExecuteRequest(req) = Command::decode(&frame, d)? else {
+        return Err("decoded as another command".into());
+    };
+    let back = req.context()?;
+    Ok(back.task_instance_id as usize + frame.body.len())
+}
+
+struct Run {
+    frames: u64,
+    seconds: f64,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.frames as f64 / self.seconds
+    }
+}
+
+fn rust(frames: u64, d: Dialect) -> Result<(Run, Vec<u8>), Error> {
+    let ctx = context();
+    let mut codec = FrameCodec::new(d, DEFAULT_MAX_FRAME);
+    let mut first = BytesMut::new();
+    let cmd = Command::TaskExecuteRequest(TaskExecuteRequestCommand::for_dialect(&ctx, d)?);
+    codec.encode(cmd.encode(1, d)?, &mut first)?;
+
+    let mut buf = BytesMut::with_capacity(8192);
+    let mut sink = 0usize;
+    for i in 0..(frames / 5).max(20_000) {
+        sink += round_trip(&ctx, &mut codec, &mut buf, i as i64)?;
+    }
+    let start = Instant::now();
+    for i in 0..frames {
+        sink += round_trip(black_box(&ctx), &mut codec, &mut buf, i as i64)?;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    black_box(sink);
+    Ok((Run { frames, seconds }, first.to_vec()))
+}
+
+struct JavaRun {
+    run: Run,
+    frame_hex: String,
+    jvm: String,
+}
+
+fn java(frames: u64, release: &str) -> Result<JavaRun, Error> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("compat/codec/run.sh");
+    let out = Process::new(script)
+        .args(["bench", &frames.to_string(), "--version", release])
+        .output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "run.sh bench failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+        .into());
+    }
+    let line = String::from_utf8(out.stdout)?;
+    let v: serde_json::Value = serde_json::from_str(line.trim())?;
+    let num = |k: &str| v[k].as_f64().ok_or_else(|| format!("no {k} in {line}"));
+    Ok(JavaRun {
+        run: Run {
+            frames: num("frames")? as u64,
+            seconds: num("seconds")?,
+        },
+        frame_hex: v["frameHex"].as_str().unwrap_or_default().to_string(),
+        jvm: v["java"].as_str().unwrap_or("java").to_string(),
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn main() -> Result<(), Error> {
+    let mut frames: u64 = 200_000;
+    let mut release = "2.0.5".to_string();
+    let mut with_java = true;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--frames" => frames = args.next().ok_or("--frames N")?.parse()?,
+            "--release-version" => release = args.next().ok_or("--release-version V")?,
+            "--no-java" => with_java = false,
+            _ => {} // cargo passes --bench
+        }
+    }
+    let d = Dialect::for_version(&release).ok_or("unknown release")?;
+
+    let (ours, first) = rust(frames, d)?;
+    println!(
+        "TASK_EXECUTE_REQUEST encode+decode, one thread, {}-byte frames, dialect {d}",
+        first.len()
+    );
+    println!();
+    println!("| codec | frames | seconds | frames/s | vs Java |");
+    println!("|---|---:|---:|---:|---:|");
+    let java = if with_java {
+        match java(frames, &release) {
+            Ok(j) => Some(j),
+            Err(e) => {
+                eprintln!("Java peer unavailable: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let ratio = java
+        .as_ref()
+        .map(|j| format!("{:.1}×", ours.rate() / j.run.rate()))
+        .unwrap_or_else(|| "–".into());
+    println!(
+        "| dsmaster (Rust, release build) | {} | {:.3} | {:.0} | {ratio} |",
+        ours.frames,
+        ours.seconds,
+        ours.rate()
+    );
+    if let Some(j) = &java {
+        println!(
+            "| upstream {release} (NettyEncoder/NettyDecoder + JSONUtils, {}) | {} | {:.3} | {:.0} | 1.0× |",
+            j.jvm,
+            j.run.frames,
+            j.run.seconds,
+            j.run.rate()
+        );
+        if j.frame_hex != hex(&first) {
+            return Err(
+                "the two sides did not encode the same frame; figures not comparable".into(),
+            );
+        }
+        println!();
+        println!(
+            "(both sides produced the identical {}-byte frame)",
+            first.len()
+        );
+    }
+    Ok(())
+}
