@@ -339,6 +339,7 @@ async fn task_instances(
             id,
             &AckWrite {
                 state: Some(ExecutionStatus::RUNNING_EXECUTION),
+                submit_time: None,
                 start_time: Some(now),
                 host: None,
                 execute_path: Some("/tmp/exec".into()),
