@@ -49,7 +49,11 @@ pub struct Dispatcher {
     tx: mpsc::UnboundedSender<Msg>,
     connector: Connector,
     keeper: Keeper,
+    db_groups: DbGroups,
 }
+
+/// Worker groups defined in `t_ds_worker_group` (name to `addr_list`).
+type DbGroups = Arc<std::sync::RwLock<HashMap<String, Vec<String>>>>;
 
 /// Keeps the link to every worker we dispatched to alive: when one drops while the worker is
 /// still registered, it dials again (with back-off) and announces the new link, so owners of
@@ -122,7 +126,9 @@ impl Dispatcher {
             watched: Arc::default(),
             reconnected: tokio::sync::broadcast::channel(64).0,
         };
+        let db_groups: DbGroups = Arc::default();
         let service = Service {
+            db_groups: db_groups.clone(),
             keeper: keeper.clone(),
             rx,
             workers,
@@ -136,6 +142,16 @@ impl Dispatcher {
             tx,
             connector,
             keeper,
+            db_groups,
+        }
+    }
+
+    /// The worker groups of `t_ds_worker_group` (upstream re-reads them every 10 s): a group
+    /// named there resolves to the listed addresses that are alive, replacing the registry's
+    /// group of that name whenever that intersection is not empty.
+    pub fn set_db_groups(&self, groups: HashMap<String, Vec<String>>) {
+        if let Ok(mut g) = self.db_groups.write() {
+            *g = groups;
         }
     }
 
@@ -169,6 +185,7 @@ impl Dispatcher {
 type Key = Reverse<(i32, i32, i32)>;
 
 struct Service {
+    db_groups: DbGroups,
     keeper: Keeper,
     rx: mpsc::UnboundedReceiver<Msg>,
     workers: watch::Receiver<WorkerMap>,
@@ -252,7 +269,10 @@ impl Service {
     }
 
     async fn send(&mut self, item: &DispatchItem) -> Result<Dispatched, String> {
-        let candidates = usable_workers(&self.workers.borrow(), &item.worker_group);
+        let candidates = {
+            let db = self.db_groups.read().map(|g| g.clone()).unwrap_or_default();
+            usable_workers(&self.workers.borrow(), &db, &item.worker_group)
+        };
         if candidates.is_empty() {
             return Err(format!("no usable worker in group {:?}", item.worker_group));
         }
@@ -284,18 +304,67 @@ impl Service {
 }
 
 /// Workers of a group that may take tasks: a decodable heartbeat whose status is NORMAL (0),
-/// as upstream's default LowerWeight selector requires. Sorted for a stable rotation.
-fn usable_workers(map: &WorkerMap, group: &str) -> Vec<String> {
+/// as upstream's default LowerWeight selector requires. Sorted for a stable rotation. A group
+/// defined in `t_ds_worker_group` is its listed addresses that are alive (in any registry
+/// group), when there are any; otherwise the registry group of that name.
+fn usable_workers(map: &WorkerMap, db: &HashMap<String, Vec<String>>, group: &str) -> Vec<String> {
     let group = if group.trim().is_empty() {
         "default"
     } else {
         group
     };
+    let healthy = |hb: &Option<crate::registry::Heartbeat>| {
+        hb.as_ref().map(|h| h.server_status == 0).unwrap_or(false)
+    };
+    if let Some(listed) = db.get(group) {
+        let mut live: Vec<String> = map
+            .values()
+            .flat_map(|g| g.iter())
+            .filter(|(addr, hb)| listed.contains(addr) && healthy(hb))
+            .map(|(addr, _)| addr.clone())
+            .collect();
+        live.sort();
+        live.dedup();
+        if !live.is_empty() {
+            return live;
+        }
+    }
     let empty = BTreeMap::new();
     map.get(group)
         .unwrap_or(&empty)
         .iter()
-        .filter(|(_, hb)| hb.as_ref().map(|h| h.server_status == 0).unwrap_or(false))
+        .filter(|(_, hb)| healthy(hb))
         .map(|(addr, _)| addr.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Heartbeat;
+
+    fn hb(status: i32) -> Option<Heartbeat> {
+        let mut h = Heartbeat::decode("0.1,0.2,0.5,8.0,4.0,0.3,1,2,0,42,100,100,0").ok()?;
+        h.server_status = status;
+        Some(h)
+    }
+
+    #[test]
+    fn groups_from_the_registry_and_the_database() {
+        let mut map = WorkerMap::new();
+        let mut default = BTreeMap::new();
+        default.insert("10.0.0.1:1234".to_string(), hb(0));
+        default.insert("10.0.0.2:1234".to_string(), hb(1)); // ABNORMAL
+        default.insert("10.0.0.3:1234".to_string(), None); // undecodable
+        map.insert("default".to_string(), default);
+        let mut db = HashMap::new();
+        assert_eq!(usable_workers(&map, &db, ""), vec!["10.0.0.1:1234"]);
+        db.insert(
+            "gpu".to_string(),
+            vec!["10.0.0.1:1234".to_string(), "10.0.0.9:1234".to_string()],
+        );
+        assert_eq!(usable_workers(&map, &db, "gpu"), vec!["10.0.0.1:1234"]);
+        db.insert("none-alive".to_string(), vec!["10.0.0.9:1234".to_string()]);
+        assert!(usable_workers(&map, &db, "none-alive").is_empty());
+    }
 }

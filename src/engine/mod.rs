@@ -76,6 +76,8 @@ pub struct Deps {
     pub slot: watch::Receiver<Option<MasterSlot>>,
     /// Live workers from the registry (a vanished worker's tasks are failed over).
     pub workers: watch::Receiver<crate::registry::WorkerMap>,
+    /// For dead-server entries of vanished workers.
+    pub registry: crate::registry::Registry,
 }
 
 /// The running engine.
@@ -98,6 +100,7 @@ impl Engine {
         ));
         tokio::spawn(announce_lost_workers(
             deps.workers.clone(),
+            deps.registry.clone(),
             instances.clone(),
         ));
         let intake = Intake {
@@ -117,6 +120,7 @@ impl Engine {
 /// its tasks there (upstream `failoverWorker`: every master, for the workflows it runs).
 async fn announce_lost_workers(
     mut workers: watch::Receiver<crate::registry::WorkerMap>,
+    registry: crate::registry::Registry,
     instances: Instances,
 ) {
     let hosts = |m: &crate::registry::WorkerMap| -> HashSet<String> {
@@ -127,6 +131,9 @@ async fn announce_lost_workers(
         let now = hosts(&workers.borrow());
         for gone in known.difference(&now) {
             warn!(worker = %gone, "worker left the registry; its running tasks are failed over");
+            if let Err(e) = registry.mark_dead("worker", gone).await {
+                warn!(worker = %gone, error = %e, "could not record the dead worker");
+            }
             broadcast(&instances, || Event::WorkerLost(gone.clone())).await;
         }
         known = now;

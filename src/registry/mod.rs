@@ -540,6 +540,19 @@ impl Registry {
     /// It declares server version [`ZK_WIRE_VERSION`] (3.4): `create` sends CREATE and its
     /// returned `Stat` is invalid; stick to the 3.4 operation set (no containers, TTL nodes,
     /// persistent watches or multi with create) so that ZooKeeper 3.4 servers keep working.
+    /// Records a vanished server as every Java master does when it handles the REMOVE of its
+    /// node: persistent `/dead-servers/<kind>_<ip:port>` holding the same text (`kind` is
+    /// `master` or `worker`). The server deletes it when it registers again. Idempotent.
+    pub async fn mark_dead(&self, kind: &str, addr: &str) -> Result<(), Error> {
+        let name = format!("{kind}_{addr}");
+        put_persistent(
+            &self.inner.shared,
+            &format!("{DEAD_SERVERS_PATH}/{name}"),
+            name.as_bytes(),
+        )
+        .await
+    }
+
     pub fn client(&self) -> &zk::Client {
         &self.inner.shared.client
     }

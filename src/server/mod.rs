@@ -159,6 +159,29 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
     ));
     let connector = Connector::new(link, inbound_tx);
     let dispatcher = Dispatcher::start(connector.clone(), registry.workers());
+    {
+        // Upstream re-reads t_ds_worker_group every 10 s; so do we.
+        let store = store.clone();
+        let dispatcher = dispatcher.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                match store.worker_groups().await {
+                    Ok(rows) => dispatcher.set_db_groups(
+                        rows.into_iter()
+                            .filter(|g| !g.addr_list.is_empty())
+                            .map(|g| (g.name, g.addr_list))
+                            .collect(),
+                    ),
+                    Err(e) => warn!(error = %e, "reading t_ds_worker_group"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        });
+    }
 
     let registration = registry
         .register_master(&addr)
@@ -192,6 +215,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
             host: addr.clone(),
             slot: registry.master_slot(),
             workers: registry.workers(),
+            registry: registry.clone(),
         },
         instances.clone(),
         inbound_rx,
