@@ -19,6 +19,6 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
-cargo test --all-targets 2>&1 | tee target/test-output.txt
+cargo test --lib --bins --tests 2>&1 | tee target/test-output.txt
 # One summary line for CI readers: the totals over every test binary.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "summary: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.txt
