@@ -6,7 +6,8 @@ use dsmaster::config::Options;
 use dsmaster::server::{self, Settings};
 use dsmaster::testkit::cluster::{init_test_logging, write_conf_dir};
 use dsmaster::testkit::{free_port, MariaDb, SchemaVersion};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 fn settings(dir: &std::path::Path) -> Settings {
     std::fs::write(
