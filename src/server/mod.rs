@@ -104,19 +104,30 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         source,
     })?;
     let schema = store.schema_version().await.map_err(Error::Schema)?;
-    let detected = Dialect::for_version(&schema.version);
-    let dialect = match (settings.wire_dialect, detected) {
-        (Some(d), _) => {
+    let from_version = Dialect::for_version(&schema.version);
+    let dialect = match settings.wire_dialect {
+        Some(d) => {
             info!(dialect = d.label(), schema = %schema.version, "wire dialect from configuration");
             d
         }
-        (None, Some(d)) => {
-            info!(dialect = d.label(), schema = %schema.version, "wire dialect detected from t_ds_version");
+        None => {
+            // t_ds_version can be stale after an upgrade; the peers' heartbeats cannot.
+            let peers = peer_heartbeat_fields(&settings.registry, deadline).await;
+            let d = choose_dialect(from_version, peers);
+            info!(
+                dialect = d.label(),
+                schema = %schema.version,
+                peer_heartbeat_fields = ?peers,
+                "wire dialect detected from t_ds_version and the peers' heartbeats"
+            );
+            if from_version.is_some_and(|v| v != d) {
+                warn!(
+                    schema = %schema.version,
+                    chosen = d.label(),
+                    "t_ds_version disagrees with the running peers; following the peers (set dsmaster.wire.dialect to override)"
+                );
+            }
             d
-        }
-        (None, None) => {
-            warn!(schema = %schema.version, "t_ds_version names no known release; using dialect 2.0.3-2.0.5");
-            Dialect::B
         }
     };
     let heartbeat = settings.heartbeat_format.unwrap_or(match dialect {
@@ -268,6 +279,42 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     Ok(())
 }
 
+/// How many heartbeat fields the registered workers write (14 from 2.0.6 on, 13 before),
+/// when they agree; `None` without workers or on a mix. A short look with its own session.
+async fn peer_heartbeat_fields(options: &registry::Options, deadline: Instant) -> Option<u8> {
+    let registry = retry("ZooKeeper", &options.servers, deadline, || {
+        Registry::connect(options)
+    })
+    .await
+    .ok()?;
+    let mut workers = registry.workers();
+    // The view is published after its first scan; with no workers there is no change to wait for.
+    let _ = tokio::time::timeout(Duration::from_millis(700), workers.changed()).await;
+    let counts: Vec<u8> = workers
+        .borrow()
+        .values()
+        .flat_map(|g| g.values())
+        .flatten()
+        .map(|hb| if hb.disk_available.is_some() { 14 } else { 13 })
+        .collect();
+    match counts.first() {
+        Some(first) if counts.iter().all(|c| c == first) => Some(*first),
+        _ => None,
+    }
+}
+
+/// `t_ds_version`'s dialect, corrected by the peers' heartbeat field count: 14 fields means
+/// 2.0.6+ (dialect C) whatever the table says; 13 fields rules C out (2.0.3-2.0.5 assumed when
+/// the table claims C, as A and B cannot be told apart by heartbeats).
+fn choose_dialect(from_version: Option<Dialect>, peer_fields: Option<u8>) -> Dialect {
+    match (from_version, peer_fields) {
+        (_, Some(14)) => Dialect::C,
+        (Some(Dialect::C), Some(13)) => Dialect::B,
+        (Some(d), _) => d,
+        (None, _) => Dialect::B,
+    }
+}
+
 /// Retries `attempt` with exponential back-off (0.5 s doubling to 10 s) until `deadline`.
 async fn retry<T, E, F, Fut>(
     what: &str,
@@ -356,5 +403,20 @@ impl Settings {
             link: LinkOptions::default(),
             failover_interval: o.master.failover_interval,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_correct_a_stale_version_table() {
+        assert_eq!(choose_dialect(Some(Dialect::B), Some(14)), Dialect::C);
+        assert_eq!(choose_dialect(Some(Dialect::C), Some(13)), Dialect::B);
+        assert_eq!(choose_dialect(Some(Dialect::A), Some(13)), Dialect::A);
+        assert_eq!(choose_dialect(Some(Dialect::A), None), Dialect::A);
+        assert_eq!(choose_dialect(None, None), Dialect::B);
+        assert_eq!(choose_dialect(None, Some(14)), Dialect::C);
     }
 }
