@@ -282,11 +282,11 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
 /// How many heartbeat fields the registered workers write (14 from 2.0.6 on, 13 before),
 /// when they agree; `None` without workers or on a mix. A short look with its own session.
 async fn peer_heartbeat_fields(options: &registry::Options, deadline: Instant) -> Option<u8> {
-    let registry = retry("ZooKeeper", &options.servers, deadline, || {
-        Registry::connect(options)
-    })
-    .await
-    .ok()?;
+    // One attempt: the connection that matters is made (and retried) right after this.
+    let registry = tokio::time::timeout_at(deadline, Registry::connect(options))
+        .await
+        .ok()?
+        .ok()?;
     let mut workers = registry.workers();
     // The view is published after its first scan; with no workers there is no change to wait for.
     let _ = tokio::time::timeout(Duration::from_millis(700), workers.changed()).await;
