@@ -402,28 +402,7 @@ impl Workflow {
             self.dispatch_task(id).await?;
         }
         for id in replace {
-            let Some(old) = self.tasks.remove(&id) else {
-                continue;
-            };
-            self.store
-                .invalidate_task_instance(id)
-                .await
-                .map_err(|e| e.to_string())?;
-            let fresh = TaskInstance {
-                id: 0,
-                state: Some(ExecutionStatus::SUBMITTED_SUCCESS),
-                submit_time: None,
-                start_time: None,
-                end_time: None,
-                host: None,
-                execute_path: None,
-                log_path: None,
-                pid: 0,
-                app_link: None,
-                flag: Some(crate::model::Flag::YES),
-                ..old
-            };
-            self.insert_and_dispatch(fresh).await?;
+            self.next_attempt(id).await?;
         }
         Ok(())
     }
@@ -1000,11 +979,20 @@ impl Workflow {
                 return Ok(());
             }
         }
+        self.next_attempt(id).await
+    }
+
+    /// Upstream `submitTaskInstanceToDB` (2.0.5) for a failed or fault-tolerance row: the
+    /// row becomes history (`flag = 0`) and a new one is inserted with the same definition,
+    /// `retry_times + 1` (unchanged for NEED_FAULT_TOLERANCE), no host, times or paths.
+    async fn next_attempt(&mut self, id: i32) -> Result<(), String> {
+        let Some(old) = self.tasks.remove(&id) else {
+            return Ok(());
+        };
         self.store
             .invalidate_task_instance(id)
             .await
             .map_err(|e| e.to_string())?;
-        self.tasks.remove(&id);
         let retry_times = if old.state == Some(ExecutionStatus::NEED_FAULT_TOLERANCE) {
             old.retry_times
         } else {

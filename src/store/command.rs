@@ -73,33 +73,62 @@ impl Store {
         }
     }
 
-    /// Moves a command whose row does not decode to `t_ds_error_command`, copying the columns
-    /// in SQL so nothing has to be interpreted.
-    pub async fn move_broken_command(&self, id: i32, message: &str) -> Result<()> {
+    /// Runs `statements` and then deletes the command, in one transaction. With `checked`, a
+    /// DELETE that finds no row (another master took the command) rolls everything back and
+    /// returns `None`. Returns the last insert id of each statement otherwise.
+    pub(crate) async fn with_command_taken(
+        &self,
+        command_id: i32,
+        statements: Vec<(String, mysql_async::Params, String)>,
+        checked: bool,
+    ) -> Result<Option<Vec<Option<u64>>>> {
         let mut tx = self
             .pool
             .start_transaction(TxOpts::default())
             .await
-            .ctx(|| format!("starting the error transaction for command {id}"))?;
-        tx.exec_drop(
-            "INSERT IGNORE INTO t_ds_error_command (id, command_type, executor_id, \
+            .ctx(|| format!("starting the transaction for command {command_id}"))?;
+        let mut ids = Vec::with_capacity(statements.len());
+        for (sql, params, what) in statements {
+            tx.exec_drop(sql, params).await.ctx(|| what)?;
+            ids.push(tx.last_insert_id());
+        }
+        tx.exec_drop("DELETE FROM t_ds_command WHERE id = ?", (command_id,))
+            .await
+            .ctx(|| format!("deleting command {command_id}"))?;
+        if checked && tx.affected_rows() != 1 {
+            tx.rollback()
+                .await
+                .ctx(|| format!("rolling back command {command_id}"))?;
+            return Ok(None);
+        }
+        tx.commit()
+            .await
+            .ctx(|| format!("committing command {command_id}"))?;
+        Ok(Some(ids))
+    }
+
+    /// Moves a command whose row does not decode to `t_ds_error_command`, copying the columns
+    /// in SQL so nothing has to be interpreted.
+    pub async fn move_broken_command(&self, id: i32, message: &str) -> Result<()> {
+        let copy = "INSERT IGNORE INTO t_ds_error_command (id, command_type, executor_id, \
              process_definition_code, command_param, warning_type, warning_group_id, schedule_time, \
              task_depend_type, failure_strategy, start_time, update_time, environment_code, \
              process_instance_priority, dry_run, message) \
              SELECT id, command_type, executor_id, process_definition_code, command_param, \
              warning_type, warning_group_id, schedule_time, task_depend_type, failure_strategy, \
              start_time, update_time, environment_code, process_instance_priority, dry_run, ? \
-             FROM t_ds_command WHERE id = ?",
-            (message, id),
+             FROM t_ds_command WHERE id = ?";
+        self.with_command_taken(
+            id,
+            vec![(
+                copy.to_string(),
+                (message, id).into(),
+                format!("copying command {id} to t_ds_error_command"),
+            )],
+            false,
         )
         .await
-        .ctx(|| format!("copying command {id} to t_ds_error_command"))?;
-        tx.exec_drop("DELETE FROM t_ds_command WHERE id = ?", (id,))
-            .await
-            .ctx(|| format!("deleting command {id}"))?;
-        tx.commit()
-            .await
-            .ctx(|| format!("committing error command {id}"))
+        .map(|_| ())
     }
 
     /// Inserts the new process instance and deletes the command in one transaction.
@@ -109,30 +138,17 @@ impl Store {
         command_id: i32,
         mut instance: ProcessInstance,
     ) -> Result<HandleOutcome> {
-        let mut tx = self
-            .pool
-            .start_transaction(TxOpts::default())
-            .await
-            .ctx(|| format!("starting the transaction for command {command_id}"))?;
         let (sql, params) = self
             .process_instance_insert(&instance)
             .build("t_ds_process_instance");
-        tx.exec_drop(sql, params)
-            .await
-            .ctx(|| format!("inserting the process instance of command {command_id}"))?;
-        let id = tx.last_insert_id().unwrap_or(0);
-        tx.exec_drop("DELETE FROM t_ds_command WHERE id = ?", (command_id,))
-            .await
-            .ctx(|| format!("deleting command {command_id}"))?;
-        if tx.affected_rows() != 1 {
-            tx.rollback()
-                .await
-                .ctx(|| format!("rolling back command {command_id}"))?;
+        let what = format!("inserting the process instance of command {command_id}");
+        let Some(ids) = self
+            .with_command_taken(command_id, vec![(sql, params, what)], true)
+            .await?
+        else {
             return Ok(HandleOutcome::Lost);
-        }
-        tx.commit()
-            .await
-            .ctx(|| format!("committing command {command_id}"))?;
+        };
+        let id = ids.first().copied().flatten().unwrap_or(0);
         instance.id = i32::try_from(id).unwrap_or(0);
         Ok(HandleOutcome::Started(Box::new(instance)))
     }
@@ -163,19 +179,9 @@ impl Store {
             .val("message", message.to_string());
         let (sql, params) = insert.build("t_ds_error_command");
         let sql = format!("{sql} ON DUPLICATE KEY UPDATE message = VALUES(message)");
-        let mut tx = self
-            .pool
-            .start_transaction(TxOpts::default())
+        let what = format!("inserting error command {}", cmd.id);
+        self.with_command_taken(cmd.id, vec![(sql, params, what)], false)
             .await
-            .ctx(|| format!("starting the error transaction for command {}", cmd.id))?;
-        tx.exec_drop(sql, params)
-            .await
-            .ctx(|| format!("inserting error command {}", cmd.id))?;
-        tx.exec_drop("DELETE FROM t_ds_command WHERE id = ?", (cmd.id,))
-            .await
-            .ctx(|| format!("deleting command {}", cmd.id))?;
-        tx.commit()
-            .await
-            .ctx(|| format!("committing error command {}", cmd.id))
+            .map(|_| ())
     }
 }

@@ -144,14 +144,7 @@ impl Store {
             update = update.opt("restart_time", p.restart_time);
         }
         let (sql, params) = update.build("t_ds_process_instance", p.id);
-        let mut tx = self
-            .pool
-            .start_transaction(TxOpts::default())
-            .await
-            .ctx(|| format!("starting the recovery of instance {}", p.id))?;
-        tx.exec_drop(sql, params)
-            .await
-            .ctx(|| format!("taking instance {}", p.id))?;
+        let mut statements = vec![(sql, params, format!("taking instance {}", p.id))];
         for reset in resets {
             let (sql, id) = match reset {
                 TaskReset::Resubmit(id) => {
@@ -161,23 +154,16 @@ impl Store {
                     ("UPDATE t_ds_task_instance SET flag = 0 WHERE id = ?", *id)
                 }
             };
-            tx.exec_drop(sql, (id,))
-                .await
-                .ctx(|| format!("resetting task instance {id}"))?;
+            statements.push((
+                sql.to_string(),
+                (id,).into(),
+                format!("resetting task instance {id}"),
+            ));
         }
-        tx.exec_drop("DELETE FROM t_ds_command WHERE id = ?", (command_id,))
-            .await
-            .ctx(|| format!("deleting command {command_id}"))?;
-        if tx.affected_rows() != 1 {
-            tx.rollback()
-                .await
-                .ctx(|| "rolling back a recovery".into())?;
-            return Ok(false);
-        }
-        tx.commit()
-            .await
-            .ctx(|| format!("committing the recovery of instance {}", p.id))?;
-        Ok(true)
+        Ok(self
+            .with_command_taken(command_id, statements, true)
+            .await?
+            .is_some())
     }
 
     /// A task instance is superseded (retry, fault tolerance): `flag = 0`.
