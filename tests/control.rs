@@ -356,3 +356,54 @@ async fn task_of_a_vanished_worker_is_resubmitted_elsewhere() {
     );
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditions_route_to_the_branch_their_dependence_picks() {
+    let c = cluster().await;
+    for (file, a, cond, ran) in [
+        (
+            "fixtures/workflows/conditions-a-fails.json",
+            ExecutionStatus::FAILURE,
+            ExecutionStatus::FAILURE,
+            "C",
+        ),
+        (
+            "fixtures/workflows/conditions-a-succeeds.json",
+            ExecutionStatus::SUCCESS,
+            ExecutionStatus::SUCCESS,
+            "B",
+        ),
+    ] {
+        let wf = import(&c, file).await;
+        c.start_workflow(&wf).await.unwrap();
+        let (id, state) = c
+            .wait_for_end(wf.definition_code, Duration::from_secs(60), |_| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            state,
+            ExecutionStatus::SUCCESS,
+            "{file}: a judged failure does not fail the workflow"
+        );
+        assert_eq!(
+            tasks(&c, id).await,
+            vec![
+                s("A", a, 1, 0),
+                s("COND", cond, 1, 0),
+                s(ran, ExecutionStatus::SUCCESS, 1, 0)
+            ],
+            "{file}: only the chosen branch runs"
+        );
+        let mut conn = c.conn().await.unwrap();
+        let host: Option<String> = conn
+            .exec_first("SELECT host FROM t_ds_task_instance WHERE process_instance_id = ? AND name = 'COND'", (id,))
+            .await
+            .unwrap();
+        assert_eq!(
+            host.as_deref(),
+            Some(c.master.as_ref().unwrap().addr.as_str()),
+            "judged on the master"
+        );
+    }
+    c.stop().await;
+}

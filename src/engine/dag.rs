@@ -23,6 +23,13 @@ pub struct WorkflowDag {
     graph: DiGraphMap<i64, ()>,
 }
 
+/// The outcome of a CONDITIONS node: where the run goes on and what it never reaches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Branch {
+    pub take: Vec<i64>,
+    pub skip: Vec<i64>,
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DagError {
     #[error("the relations of this definition contain a cycle through task {0}")]
@@ -106,44 +113,84 @@ impl WorkflowDag {
         roots
     }
 
-    /// Upstream `parsePostNodes` for plain tasks: the nodes that may start now, given the
-    /// complete set. Forbidden and already-complete nodes are walked through.
-    pub fn runnable_after(&self, pre: Option<i64>, complete: &HashSet<i64>) -> Vec<i64> {
+    /// Upstream `parsePostNodes`: the nodes that may start now, given the complete and
+    /// skipped sets. Forbidden and complete nodes are walked through; a node all of whose
+    /// predecessors are skipped is skipped too. After a CONDITIONS node, `branch` names the
+    /// candidates (its chosen branch) and the nodes to skip (the other branch).
+    pub fn runnable_after(
+        &self,
+        pre: Option<i64>,
+        complete: &HashSet<i64>,
+        skipped: &mut HashSet<i64>,
+        branch: Option<&Branch>,
+    ) -> Vec<i64> {
         let mut out = Vec::new();
         let mut seen = HashSet::new();
-        let candidates = match pre {
-            None => self.roots(),
-            Some(code) => {
+        let candidates = match (pre, branch) {
+            (None, _) => self.roots(),
+            (Some(_), Some(b)) => {
+                for code in &b.skip {
+                    if self.contains(*code) {
+                        self.skip(*code, skipped);
+                    }
+                }
+                b.take
+                    .iter()
+                    .copied()
+                    .filter(|c| self.contains(*c))
+                    .collect()
+            }
+            (Some(code), None) => {
                 let mut s: Vec<i64> = self.successors(code).collect();
                 s.sort_unstable();
                 s
             }
         };
-        self.walk(candidates, complete, &mut seen, &mut out);
+        self.walk(candidates, complete, skipped, &mut seen, &mut out);
         out
+    }
+
+    /// Upstream `setTaskNodeSkip`: the node, and every successor whose predecessors are all
+    /// skipped.
+    fn skip(&self, code: i64, skipped: &mut HashSet<i64>) {
+        if !skipped.insert(code) {
+            return;
+        }
+        let next: Vec<i64> = self.successors(code).collect();
+        for n in next {
+            if self.predecessors(n).all(|d| skipped.contains(&d)) {
+                self.skip(n, skipped);
+            }
+        }
     }
 
     fn walk(
         &self,
         candidates: Vec<i64>,
         complete: &HashSet<i64>,
+        skipped: &mut HashSet<i64>,
         seen: &mut HashSet<i64>,
         out: &mut Vec<i64>,
     ) {
         for n in candidates {
-            if !seen.insert(n) {
+            if !seen.insert(n) || skipped.contains(&n) {
+                continue;
+            }
+            let mut preds = self.predecessors(n).peekable();
+            if preds.peek().is_some() && self.predecessors(n).all(|d| skipped.contains(&d)) {
+                self.skip(n, skipped);
                 continue;
             }
             let deps_done = self
                 .predecessors(n)
-                .all(|d| complete.contains(&d) || self.is_forbidden(d));
+                .all(|d| complete.contains(&d) || self.is_forbidden(d) || skipped.contains(&d));
             if !deps_done {
                 continue;
             }
             if self.is_forbidden(n) || complete.contains(&n) {
                 let mut next: Vec<i64> = self.successors(n).collect();
                 next.sort_unstable();
-                self.walk(next, complete, seen, out);
+                self.walk(next, complete, skipped, seen, out);
                 continue;
             }
             out.push(n);
@@ -278,13 +325,24 @@ mod tests {
         )
         .unwrap();
         let mut done = HashSet::new();
-        assert_eq!(d.runnable_after(None, &done), vec![1]);
+        assert_eq!(
+            d.runnable_after(None, &done, &mut HashSet::new(), None),
+            vec![1]
+        );
         done.insert(1);
-        assert_eq!(d.runnable_after(Some(1), &done), vec![2]);
+        assert_eq!(
+            d.runnable_after(Some(1), &done, &mut HashSet::new(), None),
+            vec![2]
+        );
         done.insert(2);
-        assert_eq!(d.runnable_after(Some(2), &done), vec![3]);
+        assert_eq!(
+            d.runnable_after(Some(2), &done, &mut HashSet::new(), None),
+            vec![3]
+        );
         done.insert(3);
-        assert!(d.runnable_after(Some(3), &done).is_empty());
+        assert!(d
+            .runnable_after(Some(3), &done, &mut HashSet::new(), None)
+            .is_empty());
     }
 
     #[test]
@@ -297,9 +355,14 @@ mod tests {
         )
         .unwrap();
         let mut done: HashSet<i64> = [1, 2].into_iter().collect();
-        assert!(d.runnable_after(Some(2), &done).is_empty());
+        assert!(d
+            .runnable_after(Some(2), &done, &mut HashSet::new(), None)
+            .is_empty());
         done.insert(3);
-        assert_eq!(d.runnable_after(Some(3), &done), vec![4]);
+        assert_eq!(
+            d.runnable_after(Some(3), &done, &mut HashSet::new(), None),
+            vec![4]
+        );
     }
 
     #[test]
@@ -312,7 +375,49 @@ mod tests {
         )
         .unwrap();
         let done: HashSet<i64> = [1].into_iter().collect();
-        assert_eq!(d.runnable_after(Some(1), &done), vec![3]);
+        assert_eq!(
+            d.runnable_after(Some(1), &done, &mut HashSet::new(), None),
+            vec![3]
+        );
+    }
+
+    #[test]
+    fn conditions_branch_skips_the_other_side() {
+        // 1 -> 2 (conditions) -> 3 (success branch) -> 5 ; 2 -> 4 (failed branch) -> 5
+        let d = WorkflowDag::build(
+            &dag(&[(0, 1), (1, 2), (2, 3), (2, 4), (3, 5), (4, 5)], &[]),
+            &[],
+            &[],
+            TaskDependType::TASK_POST,
+        )
+        .unwrap();
+        let done: HashSet<i64> = [1, 2].into_iter().collect();
+        let mut skipped = HashSet::new();
+        let branch = Branch {
+            take: vec![4],
+            skip: vec![3],
+        };
+        assert_eq!(
+            d.runnable_after(Some(2), &done, &mut skipped, Some(&branch)),
+            vec![4]
+        );
+        assert!(skipped.contains(&3));
+        // 5 waits for 4 only: 3 is skipped.
+        let done: HashSet<i64> = [1, 2, 4].into_iter().collect();
+        assert_eq!(
+            d.runnable_after(Some(4), &done, &mut skipped, None),
+            vec![5]
+        );
+        // A node whose every parent is skipped is skipped itself.
+        let mut skipped: HashSet<i64> = HashSet::new();
+        let only = Branch {
+            take: vec![],
+            skip: vec![3, 4],
+        };
+        assert!(d
+            .runnable_after(Some(2), &done, &mut skipped, Some(&only))
+            .is_empty());
+        assert!(skipped.contains(&5));
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub(crate) struct Workflow {
     active: HashSet<i32>,
     /// Failed task rows waiting for their retry deadline (they keep the instance running).
     retrying: HashSet<i32>,
+    /// Nodes a CONDITIONS outcome rules out (never get task instances, never fail).
+    skipped: HashSet<i64>,
     /// Dispatched tasks whose host and submit_time are in memory but not yet in the row.
     unwritten_dispatch: HashSet<i32>,
     tenant: Option<Option<TenantQueue>>,
@@ -116,6 +118,7 @@ impl Workflow {
             failed: HashSet::new(),
             active: HashSet::new(),
             retrying: HashSet::new(),
+            skipped: HashSet::new(),
             unwritten_dispatch: HashSet::new(),
             tenant: None,
             pending: Vec::new(),
@@ -217,7 +220,11 @@ impl Workflow {
 
     /// Creates and submits the task instances that may start after `pre` completed.
     async fn submit_post_nodes(&mut self, pre: Option<i64>) {
-        for code in self.dag.runnable_after(pre, &self.complete) {
+        let branch = pre.and_then(|code| self.conditions_branch(code));
+        let runnable =
+            self.dag
+                .runnable_after(pre, &self.complete, &mut self.skipped, branch.as_ref());
+        for code in runnable {
             if self.by_code.contains_key(&code) {
                 continue;
             }
@@ -291,6 +298,10 @@ impl Workflow {
         else {
             return Err(format!("task {} has no definition", task.task_code));
         };
+        if task.task_type.eq_ignore_ascii_case("CONDITIONS") {
+            self.run_conditions(id, &node).await;
+            return Ok(());
+        }
         if crate::model::is_master_side_task(&task.task_type) {
             warn!(task_type = %task.task_type, "logic tasks are not supported yet; the task fails");
             self.finish_task_locally(id, ExecutionStatus::FAILURE).await;
@@ -688,7 +699,14 @@ impl Workflow {
         };
         let state = task.state.unwrap_or(ExecutionStatus::FAILURE);
         let code = task.task_code;
-        if state.is_success() {
+        let is_conditions = task.task_type.eq_ignore_ascii_case("CONDITIONS");
+        let feeds_conditions = self.dag.successors(code).any(|n| self.is_conditions(n));
+        if is_conditions || (state.is_failure() && feeds_conditions && !self.can_retry(&task)) {
+            // A CONDITIONS node walks its chosen branch whatever its outcome, and a failure
+            // it judges is not a workflow failure (upstream keeps both out of the error map).
+            self.complete.insert(code);
+            self.submit_post_nodes(Some(code)).await;
+        } else if state.is_success() {
             self.complete.insert(code);
             if let Some(pool) = task
                 .var_pool
@@ -915,6 +933,67 @@ impl Workflow {
                 }
             }
         }
+    }
+
+    fn is_conditions(&self, code: i64) -> bool {
+        self.dag
+            .nodes
+            .get(&code)
+            .is_some_and(|n| n.definition.task_type.eq_ignore_ascii_case("CONDITIONS"))
+    }
+
+    /// After a finished CONDITIONS node: its chosen branch and the branch it rules out
+    /// (`conditionResult.successNode` / `failedNode` of the definition).
+    fn conditions_branch(&self, code: i64) -> Option<super::dag::Branch> {
+        if !self.is_conditions(code) {
+            return None;
+        }
+        let state = self
+            .by_code
+            .get(&code)
+            .and_then(|id| self.tasks.get(id))
+            .and_then(|t| t.state)?;
+        let params = self.dag.nodes.get(&code)?.definition.task_params.clone()?;
+        let result = super::logic::condition_result(&params);
+        let (take, skip) = if state.is_success() {
+            (result.success, result.failed)
+        } else {
+            (result.failed, result.success)
+        };
+        Some(super::dag::Branch { take, skip })
+    }
+
+    /// Upstream `ConditionTaskProcessor`: judge the listed tasks' states now and finish at
+    /// once, on this master (host = our address).
+    async fn run_conditions(&mut self, id: i32, node: &crate::store::TaskDefinition) {
+        let states: HashMap<i64, ExecutionStatus> = self
+            .by_code
+            .iter()
+            .filter_map(|(code, tid)| {
+                self.tasks
+                    .get(tid)
+                    .and_then(|t| t.state)
+                    .map(|s| (*code, s))
+            })
+            .collect();
+        let outcome = super::logic::judge_conditions(node.task_params.as_deref(), &states);
+        let now = self.store.clock().now();
+        if let Err(e) = self
+            .store
+            .update_logic_task(id, outcome, &self.host, now, now)
+            .await
+        {
+            error!(task_instance_id = id, error = %e, "could not record the conditions result");
+        }
+        if let Some(t) = self.tasks.get_mut(&id) {
+            t.state = Some(outcome);
+            t.host = Some(self.host.clone());
+            t.start_time = Some(now);
+            t.end_time = Some(now);
+        }
+        info!(task_instance_id = id, state = %outcome, "conditions judged");
+        self.active.insert(id);
+        self.pending.push(id);
     }
 
     /// Upstream `taskCanRetry` (2.0.5): a failed worker task with attempts left, unless the

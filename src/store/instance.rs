@@ -195,6 +195,24 @@ impl Store {
         self.exec_update("t_ds_task_instance", id, update).await
     }
 
+    /// A task the master runs itself (CONDITIONS, SWITCH, DEPENDENT): its outcome, the
+    /// master as host, and its times, in one statement.
+    pub async fn update_logic_task(
+        &self,
+        id: i32,
+        state: ExecutionStatus,
+        host: &str,
+        start_time: NaiveDateTime,
+        end_time: NaiveDateTime,
+    ) -> Result<()> {
+        let update = Update::default()
+            .val("state", state.code())
+            .val("host", host.to_string())
+            .val("start_time", start_time)
+            .val("end_time", end_time);
+        self.exec_update("t_ds_task_instance", id, update).await
+    }
+
     pub async fn find_task_instance(&self, id: i32) -> Result<Option<TaskInstance>> {
         let mut conn = self.conn().await?;
         let row: Option<mysql_async::Row> = conn
