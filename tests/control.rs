@@ -407,3 +407,42 @@ async fn conditions_route_to_the_branch_their_dependence_picks() {
     }
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switch_follows_the_global_parameter() {
+    let c = cluster().await;
+    for (file, ran, location) in [
+        ("fixtures/workflows/switch-x-5.json", "B", 0),
+        ("fixtures/workflows/switch-x-0.json", "C", 1),
+    ] {
+        let wf = import(&c, file).await;
+        c.start_workflow(&wf).await.unwrap();
+        let (id, state) = c
+            .wait_for_end(wf.definition_code, Duration::from_secs(60), |_| {})
+            .await
+            .unwrap();
+        assert_eq!(state, ExecutionStatus::SUCCESS, "{file}");
+        assert_eq!(
+            tasks(&c, id).await,
+            vec![
+                s("A", ExecutionStatus::SUCCESS, 1, 0),
+                s("SW", ExecutionStatus::SUCCESS, 1, 0),
+                s(ran, ExecutionStatus::SUCCESS, 1, 0)
+            ],
+            "{file}: only the chosen branch runs"
+        );
+        let mut conn = c.conn().await.unwrap();
+        let params: Option<String> = conn
+            .exec_first("SELECT task_params FROM t_ds_task_instance WHERE process_instance_id = ? AND name = 'SW'", (id,))
+            .await
+            .unwrap();
+        let params: serde_json::Value = serde_json::from_str(&params.unwrap()).unwrap();
+        let stored: serde_json::Value =
+            serde_json::from_str(params["switchResult"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            stored["resultConditionLocation"], location,
+            "{file}: the decision is written back as a JSON string"
+        );
+    }
+    c.stop().await;
+}

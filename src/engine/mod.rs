@@ -11,6 +11,7 @@
 pub mod alert;
 pub mod construct;
 pub mod dag;
+pub mod expr;
 pub mod logic;
 mod workflow;
 

@@ -220,7 +220,10 @@ impl Workflow {
 
     /// Creates and submits the task instances that may start after `pre` completed.
     async fn submit_post_nodes(&mut self, pre: Option<i64>) {
-        let branch = pre.and_then(|code| self.conditions_branch(code));
+        let branch = pre.and_then(|code| {
+            self.conditions_branch(code)
+                .or_else(|| self.switch_branch(code))
+        });
         let runnable =
             self.dag
                 .runnable_after(pre, &self.complete, &mut self.skipped, branch.as_ref());
@@ -300,6 +303,10 @@ impl Workflow {
         };
         if task.task_type.eq_ignore_ascii_case("CONDITIONS") {
             self.run_conditions(id, &node).await;
+            return Ok(());
+        }
+        if task.task_type.eq_ignore_ascii_case("SWITCH") {
+            self.run_switch(id, &node).await;
             return Ok(());
         }
         if crate::model::is_master_side_task(&task.task_type) {
@@ -980,7 +987,7 @@ impl Workflow {
         let now = self.store.clock().now();
         if let Err(e) = self
             .store
-            .update_logic_task(id, outcome, &self.host, now, now)
+            .update_logic_task(id, outcome, &self.host, now, now, None)
             .await
         {
             error!(task_instance_id = id, error = %e, "could not record the conditions result");
@@ -992,6 +999,80 @@ impl Workflow {
             t.end_time = Some(now);
         }
         info!(task_instance_id = id, state = %outcome, "conditions judged");
+        self.active.insert(id);
+        self.pending.push(id);
+    }
+
+    /// After a successful SWITCH: the chosen branch from the row's stored `switchResult`.
+    fn switch_branch(&self, code: i64) -> Option<super::dag::Branch> {
+        let task = self.by_code.get(&code).and_then(|id| self.tasks.get(id))?;
+        if !task.task_type.eq_ignore_ascii_case("SWITCH")
+            || !task.state.is_some_and(|s| s.is_success())
+        {
+            return None;
+        }
+        let (take, skip) = super::logic::switch_branch(task.task_params.as_deref())?;
+        Some(super::dag::Branch { take, skip })
+    }
+
+    /// Upstream `SwitchTaskProcessor`: evaluate the branches against the instance's global
+    /// parameters over the task's var pool, record the choice in the row's task_params and
+    /// finish at once on this master.
+    async fn run_switch(&mut self, id: i32, node: &crate::store::TaskDefinition) {
+        let mut params: HashMap<String, String> = HashMap::new();
+        let props = |text: Option<&str>| -> Vec<(String, String)> {
+            text.and_then(|t| serde_json::from_str::<Vec<serde_json::Value>>(t).ok())
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| {
+                    let name = p.get("prop")?.as_str()?.to_string();
+                    let value = match p.get("value") {
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        Some(serde_json::Value::Null) | None => String::new(),
+                        Some(other) => other.to_string(),
+                    };
+                    Some((name, value))
+                })
+                .collect()
+        };
+        let var_pool = self.tasks.get(&id).and_then(|t| t.var_pool.clone());
+        params.extend(props(var_pool.as_deref()));
+        params.extend(props(self.instance.global_params.as_deref()));
+        let outcome = super::logic::run_switch(node.task_params.as_deref(), &params);
+        let task_params = self
+            .tasks
+            .get(&id)
+            .and_then(|t| t.task_params.clone())
+            .map(
+                |text| match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(serde_json::Value::Object(mut map)) => {
+                        map.insert(
+                            "switchResult".into(),
+                            serde_json::Value::String(outcome.switch_result.clone()),
+                        );
+                        serde_json::Value::Object(map).to_string()
+                    }
+                    _ => text,
+                },
+            );
+        let now = self.store.clock().now();
+        if let Err(e) = self
+            .store
+            .update_logic_task(id, outcome.state, &self.host, now, now, task_params.clone())
+            .await
+        {
+            error!(task_instance_id = id, error = %e, "could not record the switch result");
+        }
+        if let Some(t) = self.tasks.get_mut(&id) {
+            t.state = Some(outcome.state);
+            t.host = Some(self.host.clone());
+            t.start_time = Some(now);
+            t.end_time = Some(now);
+            if task_params.is_some() {
+                t.task_params = task_params;
+            }
+        }
+        info!(task_instance_id = id, state = %outcome.state, branch = outcome.chosen, "switch decided");
         self.active.insert(id);
         self.pending.push(id);
     }

@@ -196,7 +196,8 @@ impl Store {
     }
 
     /// A task the master runs itself (CONDITIONS, SWITCH, DEPENDENT): its outcome, the
-    /// master as host, and its times, in one statement.
+    /// master as host, its times and (SWITCH) its task_params with the decision, in one
+    /// statement.
     pub async fn update_logic_task(
         &self,
         id: i32,
@@ -204,12 +205,14 @@ impl Store {
         host: &str,
         start_time: NaiveDateTime,
         end_time: NaiveDateTime,
+        task_params: Option<String>,
     ) -> Result<()> {
         let update = Update::default()
             .val("state", state.code())
             .val("host", host.to_string())
             .val("start_time", start_time)
-            .val("end_time", end_time);
+            .val("end_time", end_time)
+            .opt("task_params", task_params);
         self.exec_update("t_ds_task_instance", id, update).await
     }
 
