@@ -446,3 +446,34 @@ async fn switch_follows_the_global_parameter() {
     }
     c.stop().await;
 }
+
+/// Takes just over a minute: DolphinScheduler timeouts are whole minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_write_warn_alerts_and_the_workflow_goes_on() {
+    let c = cluster().await;
+    let wf = import(&c, "fixtures/workflows/timeout-warn.json").await;
+    c.start_workflow(&wf).await.unwrap();
+    let (_, state) = c
+        .wait_for_end(wf.definition_code, Duration::from_secs(120), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        state,
+        ExecutionStatus::SUCCESS,
+        "a timeout alert does not stop the workflow"
+    );
+    let mut conn = c.conn().await.unwrap();
+    let titles: Vec<String> = conn
+        .query("SELECT title FROM t_ds_alert ORDER BY title")
+        .await
+        .unwrap();
+    assert_eq!(titles, vec!["Process Timeout Warn", "Task Timeout Warn"]);
+    let content: Option<String> = conn
+        .query_first("SELECT content FROM t_ds_alert WHERE title = 'Task Timeout Warn'")
+        .await
+        .unwrap();
+    let content: serde_json::Value = serde_json::from_str(&content.unwrap()).unwrap();
+    assert_eq!(content[0]["event"], "TIME_OUT");
+    assert_eq!(content[0]["taskName"], "A");
+    c.stop().await;
+}

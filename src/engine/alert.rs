@@ -219,3 +219,94 @@ mod tests {
         );
     }
 }
+
+/// `Process Timeout Warn` content (2.0.5: project fields from the definition row, so only the
+/// project code appears).
+pub fn process_timeout_content(
+    instance: &ProcessInstance,
+    project_code: i64,
+    process_name: &str,
+    to_utc: impl Fn(NaiveDateTime) -> DateTime<Utc>,
+) -> String {
+    let mut m = Map::new();
+    m.insert("projectCode".into(), project_code.into());
+    m.insert("processId".into(), instance.id.into());
+    m.insert(
+        "processDefinitionCode".into(),
+        instance.process_definition_code.into(),
+    );
+    m.insert(
+        "processName".into(),
+        Value::String(process_name.to_string()),
+    );
+    put(
+        &mut m,
+        "processStartTime",
+        instance
+            .start_time
+            .map(|t| Value::String(crate::protocol::date::format_gmt8(to_utc(t)))),
+    );
+    put(
+        &mut m,
+        "processHost",
+        instance.host.clone().map(Value::String),
+    );
+    m.insert("event".into(), Value::String("TIME_OUT".into()));
+    m.insert("warnLevel".into(), Value::String("MIDDLE".into()));
+    Value::Array(vec![Value::Object(m)]).to_string()
+}
+
+/// `Task Timeout Warn` content (2.0.5 shape).
+pub fn task_timeout_content(
+    instance: &ProcessInstance,
+    project_code: i64,
+    process_name: &str,
+    task: &TaskInstance,
+    to_utc: impl Fn(NaiveDateTime) -> DateTime<Utc>,
+) -> String {
+    let mut m = Map::new();
+    m.insert("projectCode".into(), project_code.into());
+    m.insert("processId".into(), instance.id.into());
+    m.insert(
+        "processDefinitionCode".into(),
+        instance.process_definition_code.into(),
+    );
+    m.insert(
+        "processName".into(),
+        Value::String(process_name.to_string()),
+    );
+    m.insert("taskCode".into(), task.task_code.into());
+    put(&mut m, "taskName", task.name.clone().map(Value::String));
+    m.insert("taskType".into(), Value::String(task.task_type.clone()));
+    put(
+        &mut m,
+        "taskStartTime",
+        task.start_time
+            .map(|t| Value::String(crate::protocol::date::format_gmt8(to_utc(t)))),
+    );
+    put(&mut m, "taskHost", task.host.clone().map(Value::String));
+    m.insert("event".into(), Value::String("TIME_OUT".into()));
+    m.insert("warnLevel".into(), Value::String("MIDDLE".into()));
+    Value::Array(vec![Value::Object(m)]).to_string()
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+
+    #[test]
+    fn process_timeout_content_shape() {
+        let p = ProcessInstance {
+            id: 7,
+            process_definition_code: 43,
+            start_time: NaiveDateTime::parse_from_str("2023-11-14 22:13:20", "%Y-%m-%d %H:%M:%S")
+                .ok(),
+            host: Some("10.0.0.5:5678".into()),
+            ..ProcessInstance::default()
+        };
+        assert_eq!(
+            process_timeout_content(&p, 42, "wf-1-x", |n| n.and_utc()),
+            r#"[{"projectCode":42,"processId":7,"processDefinitionCode":43,"processName":"wf-1-x","processStartTime":"2023-11-15 06:13:20","processHost":"10.0.0.5:5678","event":"TIME_OUT","warnLevel":"MIDDLE"}]"#
+        );
+    }
+}

@@ -48,6 +48,10 @@ pub enum Event {
     WorkerLost(String),
     /// Write a dispatch (host, submit_time) that no ACK has carried yet.
     FlushDispatch(i32),
+    /// The instance's `timeout` minutes have passed since its start.
+    ProcessTimeout,
+    /// A task's definition timeout has passed since it started (WARN / WARNFAILED alert).
+    TaskTimeout(i32),
 }
 
 /// How long a dispatch write may wait for the task's ACK to carry it (one UPDATE instead of
@@ -183,6 +187,7 @@ impl Workflow {
         if self.resumed {
             self.load_task_instances().await?;
         }
+        self.arm_process_timeout();
         self.submit_post_nodes(None).await;
         self.settle().await;
         Ok(())
@@ -209,6 +214,8 @@ impl Workflow {
                 Ok(())
             }
             Event::FlushDispatch(id) => self.flush_dispatch(id).await,
+            Event::ProcessTimeout => self.on_process_timeout().await,
+            Event::TaskTimeout(id) => self.on_task_timeout(id).await,
             Event::WorkerLost(host) => {
                 self.fail_over_tasks_on(&host).await;
                 Ok(())
@@ -604,7 +611,13 @@ impl Workflow {
                 task.execute_path = write.execute_path.or(task.execute_path.take());
                 task.log_path = write.log_path.or(task.log_path.take());
                 info!(task_instance_id = id, state = %status, "task acknowledged by worker");
+                let started = (status == ExecutionStatus::RUNNING_EXECUTION)
+                    .then_some(task.start_time)
+                    .flatten();
                 reply(REPLY_SUCCESS);
+                if let Some(start) = started {
+                    self.arm_task_timeout(id, task_code_of(&self.tasks, id), start);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -1077,6 +1090,100 @@ impl Workflow {
         self.pending.push(id);
     }
 
+    /// A deadline `timeout` minutes after the instance's start (alert only; upstream does not
+    /// stop the workflow).
+    fn arm_process_timeout(&self) {
+        let (Some(start), true) = (self.instance.start_time, self.instance.timeout > 0) else {
+            return;
+        };
+        let due = self.store.clock().from_db(start)
+            + chrono::Duration::minutes(i64::from(self.instance.timeout));
+        let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = tx.send(Event::ProcessTimeout).await;
+        });
+    }
+
+    /// A deadline for a started task whose definition has timeout OPEN with WARN or
+    /// WARNFAILED (2.0.5 alerts for both; FAILED is the worker's to enforce).
+    fn arm_task_timeout(&self, id: i32, code: Option<i64>, start: chrono::NaiveDateTime) {
+        let Some(node) = code.and_then(|c| self.dag.nodes.get(&c)) else {
+            return;
+        };
+        let def = &node.definition;
+        let warns = matches!(
+            def.timeout_notify_strategy,
+            Some(
+                crate::model::TaskTimeoutStrategy::WARN
+                    | crate::model::TaskTimeoutStrategy::WARNFAILED
+            )
+        );
+        if def.timeout_flag != crate::model::TimeoutFlag::OPEN || !warns || def.timeout <= 0 {
+            return;
+        }
+        let due =
+            self.store.clock().from_db(start) + chrono::Duration::minutes(i64::from(def.timeout));
+        let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = tx.send(Event::TaskTimeout(id)).await;
+        });
+    }
+
+    async fn on_process_timeout(&mut self) -> Result<(), String> {
+        if self.is_finished() {
+            return Ok(());
+        }
+        let clock = *self.store.clock();
+        let content = super::alert::process_timeout_content(
+            &self.instance,
+            self.definition.project_code,
+            self.instance.name.as_deref().unwrap_or_default(),
+            |t| clock.from_db(t),
+        );
+        warn!("workflow timed out; alert written (the workflow goes on, as upstream)");
+        self.timeout_alert("Process Timeout Warn", content).await
+    }
+
+    async fn on_task_timeout(&mut self, id: i32) -> Result<(), String> {
+        let Some(task) = self.tasks.get(&id).cloned() else {
+            return Ok(());
+        };
+        if task.state.is_some_and(|s| s.is_finished()) {
+            return Ok(());
+        }
+        let clock = *self.store.clock();
+        let content = super::alert::task_timeout_content(
+            &self.instance,
+            self.definition.project_code,
+            self.instance.name.as_deref().unwrap_or_default(),
+            &task,
+            |t| clock.from_db(t),
+        );
+        warn!(task_instance_id = id, "task timed out; alert written");
+        self.timeout_alert("Task Timeout Warn", content).await
+    }
+
+    async fn timeout_alert(&self, title: &str, content: String) -> Result<(), String> {
+        let now = self.store.clock().now();
+        let alert = crate::store::reference::Alert {
+            title: Some(title.to_string()),
+            content: Some(content),
+            alertgroup_id: self.instance.warning_group_id.unwrap_or(0),
+            create_time: Some(now),
+            update_time: Some(now),
+            ..Default::default()
+        };
+        self.store
+            .insert_alert(&alert)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     /// Upstream `taskCanRetry` (2.0.5): a failed worker task with attempts left, unless the
     /// instance is being stopped.
     fn can_retry(&self, task: &TaskInstance) -> bool {
@@ -1240,4 +1347,8 @@ fn worker_host(link: &Link, reported: Option<&str>, dispatched: Option<&str>) ->
         return r.to_string();
     }
     link.peer().to_string()
+}
+
+fn task_code_of(tasks: &HashMap<i32, TaskInstance>, id: i32) -> Option<i64> {
+    tasks.get(&id).map(|t| t.task_code)
 }
