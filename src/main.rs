@@ -44,7 +44,7 @@ enum Cmd {
     /// states as they change and the final state, then clean everything up.
     Demo {
         /// The workflow export file to run (API server export format).
-        #[arg(long, default_value = "fixtures/workflows/shell-a-b.json")]
+        #[arg(long, default_value = "fixtures/workflows/demo-a-b.json")]
         workflow: PathBuf,
     },
     /// Benchmarks that print figures (see BENCHMARKS.md).

@@ -345,6 +345,52 @@ pub fn name_suffix(now_millis: chrono::NaiveDateTime) -> String {
     now_millis.format("%Y%m%d%H%M%S%3f").to_string()
 }
 
+/// Upstream `ProcessService.changeOutParam` (2.0.5): after a result with a non-empty var
+/// pool, every local OUT parameter of the task row takes the var pool's OUT value of the same
+/// name (null when there is none) and the list is written back as Java re-serialises it
+/// (`prop, direct, type, value`). `None` when nothing changes.
+pub fn change_out_params(task_params: Option<&str>, var_pool: Option<&str>) -> Option<String> {
+    let pool: Vec<Map<String, Value>> = serde_json::from_str(var_pool?).ok()?;
+    if pool.is_empty() {
+        return None;
+    }
+    let out: HashMap<String, Value> = pool
+        .iter()
+        .filter(|p| p.get("direct").and_then(Value::as_str) == Some("OUT"))
+        .filter_map(|p| {
+            let name = p.get("prop")?.as_str()?.to_string();
+            Some((name, p.get("value").cloned().unwrap_or(Value::Null)))
+        })
+        .collect();
+    let Ok(Value::Object(mut params)) = serde_json::from_str::<Value>(task_params?) else {
+        return None;
+    };
+    let locals = params.get("localParams")?.as_array()?.clone();
+    let rewritten: Vec<Value> = locals
+        .into_iter()
+        .map(|p| {
+            let field = |k: &str| p.get(k).cloned().unwrap_or(Value::Null);
+            let is_out = p.get("direct").and_then(Value::as_str) == Some("OUT");
+            let value = if is_out {
+                p.get("prop")
+                    .and_then(Value::as_str)
+                    .and_then(|name| out.get(name).cloned())
+                    .unwrap_or(Value::Null)
+            } else {
+                field("value")
+            };
+            let mut m = Map::new();
+            m.insert("prop".into(), field("prop"));
+            m.insert("direct".into(), field("direct"));
+            m.insert("type".into(), field("type"));
+            m.insert("value".into(), value);
+            Value::Object(m)
+        })
+        .collect();
+    params.insert("localParams".into(), Value::Array(rewritten));
+    Some(Value::Object(params).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,6 +459,18 @@ mod tests {
             ),
             Err(ConstructError::BadGlobalParams(_))
         ));
+    }
+
+    #[test]
+    fn out_params_take_the_result_values() {
+        let params = r#"{"localParams":[{"prop":"x","direct":"OUT","type":"VARCHAR","value":""},{"direct":"IN","prop":"l","type":"VARCHAR","value":"v"},{"prop":"z","direct":"OUT","type":"VARCHAR","value":"old"}],"rawScript":"x"}"#;
+        let pool = r#"[{"prop":"x","direct":"OUT","type":"VARCHAR","value":"from-A"}]"#;
+        assert_eq!(
+            change_out_params(Some(params), Some(pool)).unwrap(),
+            r#"{"localParams":[{"prop":"x","direct":"OUT","type":"VARCHAR","value":"from-A"},{"prop":"l","direct":"IN","type":"VARCHAR","value":"v"},{"prop":"z","direct":"OUT","type":"VARCHAR","value":null}],"rawScript":"x"}"#
+        );
+        assert_eq!(change_out_params(Some(params), Some("[]")), None);
+        assert_eq!(change_out_params(Some(params), None), None);
     }
 
     #[test]

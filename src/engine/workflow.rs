@@ -231,9 +231,18 @@ impl Workflow {
             self.conditions_branch(code)
                 .or_else(|| self.switch_branch(code))
         });
-        let runnable =
+        let mut runnable =
             self.dag
                 .runnable_after(pre, &self.complete, &mut self.skipped, branch.as_ref());
+        // Upstream queues tasks that become runnable together by task priority (HIGHEST
+        // first) and submits from the head, which decides their ids and dispatch order.
+        runnable.sort_by_key(|code| {
+            self.dag
+                .nodes
+                .get(code)
+                .map(|n| n.definition.task_priority.code())
+                .unwrap_or(crate::model::Priority::MEDIUM.code())
+        });
         for code in runnable {
             if self.by_code.contains_key(&code) {
                 continue;
@@ -669,7 +678,10 @@ impl Workflow {
             pid: Some(result.process_id),
             app_link: result.app_ids.clone(),
             var_pool: result.var_pool.clone(),
-            task_params: None,
+            task_params: construct::change_out_params(
+                task.task_params.as_deref(),
+                result.var_pool.as_deref(),
+            ),
         };
         if self.unwritten_dispatch.contains(&id) {
             // The ACK never came (or came late): the row needs its host first.
@@ -687,6 +699,9 @@ impl Workflow {
         task.pid = result.process_id;
         task.app_link = write.app_link.clone();
         task.var_pool = write.var_pool.clone();
+        if write.task_params.is_some() {
+            task.task_params = write.task_params.clone();
+        }
         reply(REPLY_SUCCESS);
         info!(task_instance_id = id, state = %status, "task finished on worker");
         self.active.insert(id);
