@@ -36,6 +36,7 @@ pub mod api;
 pub mod cluster;
 pub mod fixtures;
 pub mod java;
+pub mod scenario;
 pub mod worker;
 
 mod mariadb;

@@ -1,0 +1,835 @@
+//! Conformance of dsmaster with upstream 2.0.5, driven as a user drives it: every workflow is
+//! imported, released, started, stopped, paused, recovered and rerun through the REST API of
+//! the genuine 2.0.5 API server, executed by the genuine Java worker, and inspected through the
+//! API's list endpoints (what the UI shows). Each scenario runs twice at once — against
+//! dsmaster and against upstream's Java master, each on its own throw-away cluster with the
+//! same Java worker, API server, schema and fixtures — and the final rows of
+//! `t_ds_process_instance` / `t_ds_task_instance` are compared after normalisation
+//! (`dsmaster::testkit::scenario`).
+//!
+//! Layout and cost: the two sides (2 × MariaDB + ZooKeeper + API server + worker, plus the
+//! Java master) are started once per test binary, on first use, on a runtime of their own that
+//! outlives the individual tests; every scenario uses its own project, so scenarios may run
+//! concurrently (the harness runs two at a time on this 2-core box). The processes are reaped
+//! by the testkit's watchdogs when the binary exits. Each scenario prints its wall times.
+//!
+//! A Java master and dsmaster never share a cluster (they would compute the same slot on one
+//! registry); the two clusters have separate ZooKeepers, so they do not see each other.
+//!
+//! Run one scenario: `cargo test --test conformance -- chain --nocapture`.
+//!
+//! Not covered (dsmaster does not implement them yet): CONDITIONS, SWITCH, DEPENDENT and
+//! SUB_PROCESS tasks, COMPLEMENT_DATA, master-side timeouts (task and workflow), retry
+//! intervals > 0 (they cost a full minute per attempt), schedules.
+//!
+//! Needs `java` 17 and `mvn` with access to Maven Central (first run) or a warm `~/.m2`.
+
+use dsmaster::testkit::scenario::{
+    diff, render, DiffOptions, MasterKind, Side, Snapshot, StartOptions, DEFAULT_WAIT,
+};
+use dsmaster::testkit::Error;
+use serde_json::Value;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use tokio::time::Instant;
+
+const VERSION: &str = "2.0.5";
+
+// ----- shared environment -------------------------------------------------------------------
+
+/// The runtime the shared sides live on (our master's tasks, child-process reapers). It must
+/// outlive every test, so it runs on a thread of its own for the life of the binary.
+fn runtime() -> &'static tokio::runtime::Handle {
+    static RT: OnceLock<tokio::runtime::Handle> = OnceLock::new();
+    RT.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("conformance-env".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("conformance runtime");
+                tx.send(rt.handle().clone()).expect("runtime handle");
+                rt.block_on(std::future::pending::<()>());
+            })
+            .expect("conformance runtime thread");
+        rx.recv().expect("runtime handle")
+    })
+}
+
+struct Env {
+    java: Side,
+    ours: Side,
+}
+
+/// Both sides, started concurrently on first use. A start failure fails every scenario.
+async fn env() -> &'static Env {
+    static ENV: tokio::sync::OnceCell<Result<Env, String>> = tokio::sync::OnceCell::const_new();
+    let env = ENV
+        .get_or_init(|| async {
+            init_logging();
+            let t = Instant::now();
+            let started = runtime()
+                .spawn(async {
+                    let (java, ours) = tokio::join!(
+                        Side::start(MasterKind::Java, VERSION),
+                        Side::start(MasterKind::Dsmaster, VERSION)
+                    );
+                    match (java, ours) {
+                        (Ok(java), Ok(ours)) => Ok(Env { java, ours }),
+                        (j, o) => Err(format!(
+                            "java side: {}\ndsmaster side: {}",
+                            j.err().map_or("ok".into(), |e| e.to_string()),
+                            o.err().map_or("ok".into(), |e| e.to_string())
+                        )),
+                    }
+                })
+                .await
+                .map_err(|e| format!("starting the sides panicked: {e}"))
+                .and_then(|r| r);
+            if let Ok(env) = &started {
+                eprintln!(
+                    "[conformance] sides ready in {:.1}s (java side {:.1}s: master {}, worker {}; dsmaster side {:.1}s: master {}, worker {})",
+                    t.elapsed().as_secs_f64(),
+                    env.java.startup.as_secs_f64(),
+                    env.java.master_addr,
+                    env.java.worker.addr(),
+                    env.ours.startup.as_secs_f64(),
+                    env.ours.master_addr,
+                    env.ours.worker.addr()
+                );
+            }
+            started
+        })
+        .await;
+    match env {
+        Ok(e) => e,
+        Err(e) => panic!("conformance environment did not start:\n{e}"),
+    }
+}
+
+fn init_logging() {
+    // Our master runs on the shared runtime's threads, where the test writer is not captured;
+    // keep it quiet unless asked.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/workflows")
+        .join(format!("{name}.json"))
+}
+
+// ----- scenario driver ----------------------------------------------------------------------
+
+/// What one side's run of a scenario produced: labelled snapshots, compared pairwise.
+type Run = Vec<(&'static str, Snapshot)>;
+
+/// Runs `scenario` on both sides at once, prints wall times, fails if either side's REST-level
+/// checks fail, then compares each pair of snapshots with `opts` and fails on a mismatch,
+/// printing both rows side by side.
+///
+/// One retry, only for a known Java-worker flake: when a task log of either side gained
+/// "Text file busy" during the attempt (the worker execs a script it has just written while a
+/// concurrent fork still holds the write descriptor; the task fails with exit code 126 whatever
+/// the master), the scenario is run again in fresh projects.
+fn differential<F, Fut>(name: &str, opts: DiffOptions, scenario: F)
+where
+    F: Fn(&'static Side, String) -> Fut,
+    Fut: Future<Output = Result<Run, Error>> + Send + 'static,
+{
+    runtime().block_on(async {
+        let env = env().await;
+        for attempt in 1..=2 {
+            let flakes = (env.java.worker_flakes(), env.ours.worker_flakes());
+            let project = match attempt {
+                1 => format!("conf-{name}"),
+                n => format!("conf-{name}-{n}"),
+            };
+            let outcome = attempt_both(name, env, &opts, &scenario, project).await;
+            let Err(message) = outcome else { return };
+            let flaked = env.java.worker_flakes() > flakes.0 || env.ours.worker_flakes() > flakes.1;
+            if flaked && attempt == 1 {
+                eprintln!(
+                    "[conformance] {name}: Java worker flake (Text file busy) during the attempt; running it again:\n{message}"
+                );
+                continue;
+            }
+            preserve_logs(name, env);
+            panic!("{message}");
+        }
+    });
+}
+
+/// One attempt of [`differential`]: `Err` carries the failure report.
+async fn attempt_both<F, Fut>(
+    name: &str,
+    env: &'static Env,
+    opts: &DiffOptions,
+    scenario: &F,
+    project: String,
+) -> Result<(), String>
+where
+    F: Fn(&'static Side, String) -> Fut,
+    Fut: Future<Output = Result<Run, Error>> + Send + 'static,
+{
+    let t = Instant::now();
+    let timed = |fut: Fut| async move {
+        let t = Instant::now();
+        let r = fut.await;
+        (r, t.elapsed())
+    };
+    let java = tokio::spawn(timed(scenario(&env.java, project.clone())));
+    let ours = tokio::spawn(timed(scenario(&env.ours, project)));
+    let (java, ours) = tokio::join!(java, ours);
+    let ((java, tj), (ours, to)) = (
+        java.expect("java run panicked"),
+        ours.expect("dsmaster run panicked"),
+    );
+    eprintln!(
+        "[conformance] {name}: java {:.1}s, dsmaster {:.1}s, wall {:.1}s",
+        tj.as_secs_f64(),
+        to.as_secs_f64(),
+        t.elapsed().as_secs_f64()
+    );
+    if keep_logs() {
+        preserve_logs(name, env);
+    }
+    let (java, ours) = match (java, ours) {
+        (Ok(j), Ok(o)) => (j, o),
+        (j, o) => {
+            return Err(format!(
+                "{name}: a side failed its REST-level checks\n  dsmaster: {}\n  java (reference; a failure here is a scenario or harness problem): {}",
+                o.err().map_or("ok".into(), |e| e.to_string()),
+                j.err().map_or("ok".into(), |e| e.to_string()),
+            ))
+        }
+    };
+    assert_eq!(
+        java.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+        ours.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+        "{name}: both sides take the same snapshots"
+    );
+    if std::env::var("DSMASTER_CONFORMANCE_DUMP").is_ok_and(|v| v == "1") {
+        for ((label, j), (_, o)) in java.iter().zip(&ours) {
+            eprintln!("[conformance] {name}/{label} java: {}", j.to_json());
+            eprintln!("[conformance] {name}/{label} dsmaster: {}", o.to_json());
+        }
+    }
+    let mut report = String::new();
+    for ((label, j), (_, o)) in java.iter().zip(&ours) {
+        let m = diff(j, o, opts);
+        if !m.is_empty() {
+            report.push_str(&format!(
+                "--- {name} / {label}: {} mismatch(es), java instance {} vs dsmaster instance {}\n{}",
+                m.len(),
+                j.instance_id,
+                o.instance_id,
+                render(j, o, &m)
+            ));
+        }
+    }
+    for (column, why) in &opts.ignore {
+        eprintln!("[conformance] {name}: not compared: {column} ({why})");
+    }
+    if report.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name}: dsmaster differs from the Java master\n{report}"
+        ))
+    }
+}
+
+/// Runs `scenario` on one side only (behaviour where upstream cannot serve as reference).
+fn one_side<F, Fut>(name: &str, kind: MasterKind, scenario: F)
+where
+    F: FnOnce(&'static Side, String) -> Fut,
+    Fut: Future<Output = Result<Run, Error>> + Send + 'static,
+{
+    runtime().block_on(async {
+        let env = env().await;
+        let side = match kind {
+            MasterKind::Java => &env.java,
+            MasterKind::Dsmaster => &env.ours,
+        };
+        let t = Instant::now();
+        let r = tokio::spawn(scenario(side, format!("conf-{name}"))).await;
+        eprintln!(
+            "[conformance] {name}: {kind} only, {:.1}s",
+            t.elapsed().as_secs_f64()
+        );
+        let r = r.expect("scenario panicked");
+        if r.is_err() || keep_logs() {
+            preserve_logs(name, env);
+        }
+        if let Err(e) = r {
+            panic!("{name}: {kind} through REST: {e}");
+        }
+    });
+}
+
+fn keep_logs() -> bool {
+    std::env::var("DSMASTER_KEEP_JAVA_DIRS").is_ok_and(|v| v == "1")
+}
+
+/// Copies both sides' Java logs (server and task logs) to
+/// `target/conformance-logs/<scenario>/<side>/` — after a failure, or always with
+/// `DSMASTER_KEEP_JAVA_DIRS=1` (the shared environment's own dirs vanish with the binary).
+fn preserve_logs(name: &str, env: &Env) {
+    let dest = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/conformance-logs")
+        .join(name);
+    for side in [&env.java, &env.ours] {
+        match side.preserve_logs(&dest) {
+            Ok(dir) => eprintln!(
+                "[conformance] {name}: {} logs kept in {}",
+                side.kind,
+                dir.display()
+            ),
+            Err(e) => eprintln!(
+                "[conformance] {name}: keeping {} logs failed: {e}",
+                side.kind
+            ),
+        }
+    }
+}
+
+fn ensure(side: &Side, ok: bool, what: impl FnOnce() -> String) -> Result<(), Error> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Fixture(format!("[{}] {}", side.kind, what())))
+    }
+}
+
+fn names_states(tasks: &[Value]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = tasks
+        .iter()
+        .map(|t| {
+            (
+                dsmaster::testkit::scenario::base_name(t["name"].as_str().unwrap_or("")),
+                t["state"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn ns(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Checks what the instance page and the task-instance page show after the end: the instance
+/// state and its valid task rows `(name, state)`; every row that ran has the worker as host.
+async fn expect_ui(
+    s: &Side,
+    project: i64,
+    id: i64,
+    state: &str,
+    valid: &[(&str, &str)],
+) -> Result<(), Error> {
+    let inst = s.instance(project, id).await?;
+    ensure(s, inst["state"].as_str() == Some(state), || {
+        format!("instance {id} state {} (expected {state})", inst["state"])
+    })?;
+    ensure(
+        s,
+        inst["host"].as_str() == Some(s.master_addr.as_str()),
+        || {
+            format!(
+                "instance {id} host {} (expected the master {})",
+                inst["host"], s.master_addr
+            )
+        },
+    )?;
+    let tasks = s.valid_tasks(project, id).await?;
+    ensure(s, names_states(&tasks) == ns(valid), || {
+        format!(
+            "valid tasks of instance {id}: {:?} (expected {:?})",
+            names_states(&tasks),
+            ns(valid)
+        )
+    })?;
+    let all = s.task_instances(project, id).await?;
+    for t in &all {
+        let ran = t["startTime"].is_string();
+        if ran {
+            ensure(s, t["host"].as_str() == Some(s.worker.addr()), || {
+                format!(
+                    "task {} ran but shows host {} (worker {})",
+                    t["name"],
+                    t["host"],
+                    s.worker.addr()
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Prepares the fixture in a fresh project, starts it and waits for its instance to end.
+async fn run_to_end(
+    s: &Side,
+    project_name: &str,
+    fixture_name: &str,
+    opts: &StartOptions,
+) -> Result<(i64, i64, Value), Error> {
+    let (project, def) = s.prepare(project_name, &fixture(fixture_name)).await?;
+    s.start_instance(project, def.code, opts).await?;
+    let id = s.wait_for_instance(project, def.code, DEFAULT_WAIT).await?;
+    let inst = s.wait_finished(project, id).await?;
+    Ok((project, id, inst))
+}
+
+// ----- scenarios ----------------------------------------------------------------------------
+
+/// A → B → C; the monitor page lists the master.
+#[test]
+fn chain() {
+    differential("chain", DiffOptions::default(), |s, p| async move {
+        let (project, id, _) = run_to_end(s, &p, "conf-chain", &StartOptions::default()).await?;
+        expect_ui(
+            s,
+            project,
+            id,
+            "SUCCESS",
+            &[("A", "SUCCESS"), ("B", "SUCCESS"), ("C", "SUCCESS")],
+        )
+        .await?;
+        let masters = s.masters().await?;
+        let listed: Vec<String> = masters
+            .iter()
+            .map(|m| format!("{}:{}", m["host"].as_str().unwrap_or(""), m["port"]))
+            .collect();
+        ensure(s, listed == vec![s.master_addr.clone()], || {
+            format!(
+                "monitor/masters lists {listed:?}, expected [{}]",
+                s.master_addr
+            )
+        })?;
+        let snap = s.snapshot(id).await?;
+        ensure(s, snap.task_order() == ["A", "B", "C"], || {
+            format!("creation order {:?}", snap.task_order())
+        })?;
+        Ok(vec![("end", snap)])
+    });
+}
+
+/// A → (B, C) → D.
+#[test]
+fn diamond() {
+    differential("diamond", DiffOptions::default(), |s, p| async move {
+        let (project, id, _) = run_to_end(s, &p, "conf-diamond", &StartOptions::default()).await?;
+        expect_ui(
+            s,
+            project,
+            id,
+            "SUCCESS",
+            &[
+                ("A", "SUCCESS"),
+                ("B", "SUCCESS"),
+                ("C", "SUCCESS"),
+                ("D", "SUCCESS"),
+            ],
+        )
+        .await?;
+        let snap = s.snapshot(id).await?;
+        let order = snap.task_order();
+        ensure(
+            s,
+            order.first().map(String::as_str) == Some("A")
+                && order.last().map(String::as_str) == Some("D"),
+            || format!("creation order {order:?}"),
+        )?;
+        Ok(vec![("end", snap)])
+    });
+}
+
+/// S → T01…T20 → J on one worker with 20 exec threads.
+#[test]
+fn fan_out_20() {
+    differential("fan_out_20", DiffOptions::default(), |s, p| async move {
+        let (project, id, _) =
+            run_to_end(s, &p, "conf-fanout-20", &StartOptions::default()).await?;
+        let mut expected: Vec<(String, &str)> =
+            vec![("S".into(), "SUCCESS"), ("J".into(), "SUCCESS")];
+        expected.extend((1..=20).map(|i| (format!("T{i:02}"), "SUCCESS")));
+        let expected: Vec<(&str, &str)> = expected.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+        expect_ui(s, project, id, "SUCCESS", &expected).await?;
+        let all = s.task_instances(project, id).await?;
+        ensure(s, all.len() == 22, || {
+            format!("{} task rows listed", all.len())
+        })?;
+        Ok(vec![("end", s.snapshot(id).await?)])
+    });
+}
+
+/// A fails once and succeeds on its first retry (interval 0), then B runs.
+#[test]
+fn retry_then_success() {
+    differential(
+        "retry_then_success",
+        DiffOptions::default(),
+        |s, p| async move {
+            let (project, id, _) =
+                run_to_end(s, &p, "conf-retry", &StartOptions::default()).await?;
+            expect_ui(
+                s,
+                project,
+                id,
+                "SUCCESS",
+                &[("A", "SUCCESS"), ("B", "SUCCESS")],
+            )
+            .await?;
+            let all = s.task_instances(project, id).await?;
+            ensure(s, all.len() == 3, || {
+                format!(
+                    "task instance page lists {} rows (expected the failed attempt too)",
+                    all.len()
+                )
+            })?;
+            let snap = s.snapshot(id).await?;
+            let states = snap.task_states();
+            let want = vec![
+                ("A".to_string(), "FAILURE".to_string(), "NO".to_string(), 0),
+                ("A".to_string(), "SUCCESS".to_string(), "YES".to_string(), 1),
+                ("B".to_string(), "SUCCESS".to_string(), "YES".to_string(), 0),
+            ];
+            ensure(s, states == want, || {
+                format!("rows {states:?}, expected {want:?}")
+            })?;
+            Ok(vec![("end", snap)])
+        },
+    );
+}
+
+/// A fails (CONTINUE): its successor B never runs, independent C finishes, instance FAILURE.
+#[test]
+fn failure_continue() {
+    differential(
+        "failure_continue",
+        DiffOptions::default(),
+        |s, p| async move {
+            let (project, id, _) =
+                run_to_end(s, &p, "conf-fail-branch", &StartOptions::default()).await?;
+            expect_ui(
+                s,
+                project,
+                id,
+                "FAILURE",
+                &[("A", "FAILURE"), ("C", "SUCCESS")],
+            )
+            .await?;
+            Ok(vec![("end", s.snapshot(id).await?)])
+        },
+    );
+}
+
+/// A fails (END): running C is killed, instance FAILURE.
+#[test]
+fn failure_end() {
+    differential("failure_end", DiffOptions::default(), |s, p| async move {
+        let opts = StartOptions {
+            failure_strategy: "END",
+            ..StartOptions::default()
+        };
+        let (project, id, _) = run_to_end(s, &p, "conf-fail-branch", &opts).await?;
+        expect_ui(
+            s,
+            project,
+            id,
+            "FAILURE",
+            &[("A", "FAILURE"), ("C", "KILL")],
+        )
+        .await?;
+        Ok(vec![("end", s.snapshot(id).await?)])
+    });
+}
+
+/// Pause while A runs: A completes, B is created paused, instance PAUSE; recover: B runs,
+/// instance SUCCESS.
+#[test]
+fn pause_then_recover() {
+    differential(
+        "pause_then_recover",
+        DiffOptions::default(),
+        |s, p| async move {
+            let (project, def) = s.prepare(&p, &fixture("conf-slow-a-b")).await?;
+            s.start_instance(project, def.code, &StartOptions::default())
+                .await?;
+            let id = s.wait_for_instance(project, def.code, DEFAULT_WAIT).await?;
+            s.wait_task_state(project, id, "A", "RUNNING_EXECUTION")
+                .await?;
+            s.execute(project, id, "PAUSE").await?;
+            s.wait_state(project, id, "PAUSE").await?;
+            expect_ui(s, project, id, "PAUSE", &[("A", "SUCCESS"), ("B", "PAUSE")]).await?;
+            let paused = s.snapshot(id).await?;
+            s.execute(project, id, "RECOVER_SUSPENDED_PROCESS").await?;
+            s.wait_state(project, id, "SUCCESS").await?;
+            expect_ui(
+                s,
+                project,
+                id,
+                "SUCCESS",
+                &[("A", "SUCCESS"), ("B", "SUCCESS")],
+            )
+            .await?;
+            let inst = s.instance(project, id).await?;
+            ensure(s, inst["runTimes"].as_i64() == Some(2), || {
+                format!("runTimes {}", inst["runTimes"])
+            })?;
+            Ok(vec![
+                ("paused", paused),
+                ("recovered", s.snapshot(id).await?),
+            ])
+        },
+    );
+}
+
+/// Stop while A runs: A is killed, B never created, instance STOP.
+#[test]
+fn stop_mid_run() {
+    differential("stop_mid_run", DiffOptions::default(), |s, p| async move {
+        let (project, def) = s.prepare(&p, &fixture("conf-slow-a-b")).await?;
+        s.start_instance(project, def.code, &StartOptions::default())
+            .await?;
+        let id = s.wait_for_instance(project, def.code, DEFAULT_WAIT).await?;
+        s.wait_task_state(project, id, "A", "RUNNING_EXECUTION")
+            .await?;
+        s.execute(project, id, "STOP").await?;
+        let inst = s.wait_finished(project, id).await?;
+        ensure(s, inst["state"].as_str() == Some("STOP"), || {
+            format!("state {}", inst["state"])
+        })?;
+        expect_ui(s, project, id, "STOP", &[("A", "KILL")]).await?;
+        Ok(vec![("end", s.snapshot(id).await?)])
+    });
+}
+
+/// Global params (one overridden by a start-up param), local IN params, and OUT params set
+/// with `${setValue(..)}` travelling A → B → C through the var pool.
+#[test]
+fn params_and_var_pool() {
+    differential(
+        "params_and_var_pool",
+        DiffOptions::default(),
+        |s, p| async move {
+            let opts = StartOptions {
+                start_params: Some(r#"{"h":"start-h"}"#.into()),
+                ..StartOptions::default()
+            };
+            let (project, id, _) = run_to_end(s, &p, "conf-params", &opts).await?;
+            expect_ui(
+                s,
+                project,
+                id,
+                "SUCCESS",
+                &[("A", "SUCCESS"), ("B", "SUCCESS"), ("C", "SUCCESS")],
+            )
+            .await?;
+            let vars = s
+                .get(
+                    &format!("/projects/{project}/process-instances/{id}/view-variables"),
+                    &[],
+                )
+                .await?;
+            let globals = vars["globalParams"].to_string();
+            ensure(
+                s,
+                globals.contains("start-h") && globals.contains("global-g"),
+                || format!("view-variables globals {globals}"),
+            )?;
+            let snap = s.snapshot(id).await?;
+            let pool = snap
+                .task_field("C", 1, "var_pool")
+                .cloned()
+                .unwrap_or(Value::Null)
+                .to_string();
+            ensure(
+                s,
+                pool.contains("from-A") && pool.contains("B-saw-from-A"),
+                || format!("C's var_pool {pool}; rows: {}", snap.to_json()),
+            )?;
+            Ok(vec![("end", snap)])
+        },
+    );
+}
+
+/// A → B (forbidden) → C and D (forbidden root) → E: B and D never get rows, C runs after A,
+/// E runs at once.
+#[test]
+fn forbidden_task() {
+    differential(
+        "forbidden_task",
+        DiffOptions::default(),
+        |s, p| async move {
+            let (project, id, _) =
+                run_to_end(s, &p, "conf-forbidden", &StartOptions::default()).await?;
+            expect_ui(
+                s,
+                project,
+                id,
+                "SUCCESS",
+                &[("A", "SUCCESS"), ("C", "SUCCESS"), ("E", "SUCCESS")],
+            )
+            .await?;
+            let snap = s.snapshot(id).await?;
+            let order = snap.task_order();
+            let pos = |n: &str| order.iter().position(|t| t == n);
+            ensure(s, pos("A") < pos("C") && order.len() == 3, || {
+                format!("creation order {order:?}")
+            })?;
+            Ok(vec![("end", snap)])
+        },
+    );
+}
+
+/// A → B (forbidden) → C ← D (forbidden root). dsmaster only: upstream 2.0.5 never finishes
+/// this instance. Walking through forbidden D at start makes C a start candidate next to A;
+/// C (dependency on A via forbidden B) is WAITING, and when it is the head of the standby
+/// queue `submitStandByTask` only ever peeks at it, so A is never submitted
+/// (`WorkflowExecuteThread`, 2.0.5; fixed upstream in 2.0.8, #12570; workflow-execution spec
+/// §4.2 asks dsmaster to evaluate every queued task). Expected here: A, then C, SUCCESS.
+#[test]
+fn forbidden_join_waits() {
+    one_side(
+        "forbidden_join_waits",
+        MasterKind::Dsmaster,
+        |s, p| async move {
+            let (project, id, _) =
+                run_to_end(s, &p, "conf-forbidden-join", &StartOptions::default()).await?;
+            expect_ui(
+                s,
+                project,
+                id,
+                "SUCCESS",
+                &[("A", "SUCCESS"), ("C", "SUCCESS")],
+            )
+            .await?;
+            let snap = s.snapshot(id).await?;
+            ensure(s, snap.task_order() == ["A", "C"], || {
+                format!("creation order {:?}", snap.task_order())
+            })?;
+            Ok(vec![("end", snap)])
+        },
+    );
+}
+
+/// Five independent roots of distinct task priority are created highest first; the instance
+/// priority chosen in the run dialog is stored.
+#[test]
+fn task_priorities() {
+    let opts = DiffOptions {
+        global_order: true,
+        ..DiffOptions::default()
+    };
+    differential("task_priorities", opts, |s, p| async move {
+        let start = StartOptions {
+            instance_priority: "HIGH",
+            ..StartOptions::default()
+        };
+        let (project, id, _) = run_to_end(s, &p, "conf-priority", &start).await?;
+        expect_ui(
+            s,
+            project,
+            id,
+            "SUCCESS",
+            &[
+                ("P_HIGHEST", "SUCCESS"),
+                ("P_HIGH", "SUCCESS"),
+                ("P_MEDIUM", "SUCCESS"),
+                ("P_LOW", "SUCCESS"),
+                ("P_LOWEST", "SUCCESS"),
+            ],
+        )
+        .await?;
+        let snap = s.snapshot(id).await?;
+        let want = ["P_HIGHEST", "P_HIGH", "P_MEDIUM", "P_LOW", "P_LOWEST"];
+        ensure(s, snap.task_order() == want, || {
+            format!("creation order {:?}, expected {want:?}", snap.task_order())
+        })?;
+        Ok(vec![("end", snap)])
+    });
+}
+
+/// REPEAT_RUNNING of a finished chain: new rows, old ones kept as history (flag NO).
+#[test]
+fn rerun() {
+    differential("rerun", DiffOptions::default(), |s, p| async move {
+        let (project, id, _) = run_to_end(s, &p, "conf-chain", &StartOptions::default()).await?;
+        let first = s.snapshot(id).await?;
+        s.execute(project, id, "REPEAT_RUNNING").await?;
+        s.wait_instance(project, id, DEFAULT_WAIT, "second run SUCCESS", |v| {
+            v["runTimes"].as_i64() == Some(2) && v["state"].as_str() == Some("SUCCESS")
+        })
+        .await?;
+        expect_ui(
+            s,
+            project,
+            id,
+            "SUCCESS",
+            &[("A", "SUCCESS"), ("B", "SUCCESS"), ("C", "SUCCESS")],
+        )
+        .await?;
+        let all = s.task_instances(project, id).await?;
+        ensure(s, all.len() == 6, || {
+            format!("{} task rows listed", all.len())
+        })?;
+        Ok(vec![("first", first), ("rerun", s.snapshot(id).await?)])
+    });
+}
+
+/// A → B → C with B failing once: instance FAILURE; START_FAILURE_TASK_PROCESS reruns B only
+/// (A's row is reused), then C; instance SUCCESS.
+#[test]
+fn start_from_failure() {
+    differential(
+        "start_from_failure",
+        DiffOptions::default(),
+        |s, p| async move {
+            let (project, id, _) =
+                run_to_end(s, &p, "conf-recover-failed", &StartOptions::default()).await?;
+            expect_ui(
+                s,
+                project,
+                id,
+                "FAILURE",
+                &[("A", "SUCCESS"), ("B", "FAILURE")],
+            )
+            .await?;
+            let failed = s.snapshot(id).await?;
+            s.execute(project, id, "START_FAILURE_TASK_PROCESS").await?;
+            s.wait_instance(project, id, DEFAULT_WAIT, "recovered run SUCCESS", |v| {
+                v["runTimes"].as_i64() == Some(2) && v["state"].as_str() == Some("SUCCESS")
+            })
+            .await?;
+            expect_ui(
+                s,
+                project,
+                id,
+                "SUCCESS",
+                &[("A", "SUCCESS"), ("B", "SUCCESS"), ("C", "SUCCESS")],
+            )
+            .await?;
+            let snap = s.snapshot(id).await?;
+            let states = snap.task_states();
+            ensure(s, states.len() == 4, || format!("rows {states:?}"))?;
+            Ok(vec![("failed", failed), ("recovered", snap)])
+        },
+    );
+}
