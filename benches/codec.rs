@@ -5,12 +5,20 @@
 //! the socket: serialize the task execution context, wrap it in the request body (the
 //! context travels as a JSON string inside JSON), frame it, deframe it, parse the body and the
 //! inner context back. Both use the same context (the spec's SHELL example with a 1 KiB
-//! script); the first frames are compared byte for byte so the figures are comparable.
+//! script); the first frames are compared byte for byte so the figures are comparable. The
+//! context is built once, outside the timed loop, on both sides; both warm up with
+//! `max(frames / 5, 20 000)` unmeasured frames.
+//!
+//! Rust is measured twice: the path `dispatch` takes today (`TaskExecuteRequestCommand::
+//! for_dialect` then `Command::encode`, as Java's `new TaskExecuteRequestCommand(toJsonString
+//! (ctx))`), and the one-pass body (`TaskExecuteRequestCommand::body_for`). Decoding is the
+//! same for both (`Command::decode` then `.context()`).
 //!
 //! ```text
 //! cargo bench --bench codec                      # 200k frames each side
 //! cargo bench --bench codec -- --frames 500000 --release-version 2.0.6
 //! cargo bench --bench codec -- --no-java
+//! cargo bench --bench codec -- --breakdown       # µs per stage, Rust only
 //! ```
 //!
 //! Results are recorded in `BENCHMARKS.md`.
@@ -23,8 +31,8 @@ use tokio::time::Instant;
 use bytes::BytesMut;
 use dsmaster::protocol::date::from_epoch_millis;
 use dsmaster::protocol::{
-    Command, Dialect, FrameCodec, TaskExecuteRequestCommand, TaskExecutionContext,
-    DEFAULT_MAX_FRAME,
+    Command, CommandType, Dialect, Frame, FrameCodec, TaskExecuteRequestCommand,
+    TaskExecutionContext, DEFAULT_MAX_FRAME,
 };
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -58,7 +66,9 @@ fn context() -> TaskExecutionContext {
 
 type Error = Box<dyn std::error::Error>;
 
-/// One frame through our codec; returns something derived from the result.
+/// One frame through our codec, the way `dispatch` sends it today: the context to its JSON
+/// text (`TaskExecuteRequestCommand::for_dialect`), the command to a frame; then back.
+/// Returns something derived from the result.
 fn round_trip(
     ctx: &TaskExecutionContext,
     codec: &mut FrameCodec,
@@ -68,6 +78,29 @@ fn round_trip(
     let d = codec.dialect();
     let cmd = Command::TaskExecuteRequest(TaskExecuteRequestCommand::for_dialect(ctx, d)?);
     codec.encode(cmd.encode(opaque, d)?, buf)?;
+    decode(codec, buf)
+}
+
+/// The same with the body built in one pass (`TaskExecuteRequestCommand::body_for`: the
+/// context serialized straight into the escaped outer string); same bytes on the wire.
+fn round_trip_one_pass(
+    ctx: &TaskExecutionContext,
+    codec: &mut FrameCodec,
+    buf: &mut BytesMut,
+    opaque: i64,
+) -> Result<usize, Error> {
+    let d = codec.dialect();
+    let body = TaskExecuteRequestCommand::body_for(ctx, d)?;
+    codec.encode(
+        Frame::new(CommandType::TaskExecuteRequest, opaque, body),
+        buf,
+    )?;
+    decode(codec, buf)
+}
+
+/// The receiving half: deframe, parse the body, parse the inner context.
+fn decode(codec: &mut FrameCodec, buf: &mut BytesMut) -> Result<usize, Error> {
+    let d = codec.dialect();
     let frame = codec.decode(buf)?.ok_or("incomplete frame")?;
     let Command::TaskExecuteRequest(req) = Command::decode(&frame, d)? else {
         return Err("decoded as another command".into());
@@ -75,6 +108,9 @@ fn round_trip(
     let back = req.context()?;
     Ok(back.task_instance_id as usize + frame.body.len())
 }
+
+type RoundTrip =
+    fn(&TaskExecutionContext, &mut FrameCodec, &mut BytesMut, i64) -> Result<usize, Error>;
 
 struct Run {
     frames: u64,
@@ -87,21 +123,35 @@ impl Run {
     }
 }
 
-fn rust(frames: u64, d: Dialect) -> Result<(Run, Vec<u8>), Error> {
+/// Times `frames` round trips after `max(frames / 5, 20 000)` unmeasured ones; returns the
+/// run and the first frame's bytes.
+fn rust(frames: u64, d: Dialect, trip: RoundTrip) -> Result<(Run, Vec<u8>), Error> {
     let ctx = context();
     let mut codec = FrameCodec::new(d, DEFAULT_MAX_FRAME);
     let mut first = BytesMut::new();
     let cmd = Command::TaskExecuteRequest(TaskExecuteRequestCommand::for_dialect(&ctx, d)?);
     codec.encode(cmd.encode(1, d)?, &mut first)?;
+    let mut check = BytesMut::new();
+    codec.encode(
+        Frame::new(
+            CommandType::TaskExecuteRequest,
+            1,
+            TaskExecuteRequestCommand::body_for(&ctx, d)?,
+        ),
+        &mut check,
+    )?;
+    if check != first {
+        return Err("body_for and for_dialect + encode wrote different frames".into());
+    }
 
     let mut buf = BytesMut::with_capacity(8192);
     let mut sink = 0usize;
     for i in 0..(frames / 5).max(20_000) {
-        sink += round_trip(&ctx, &mut codec, &mut buf, i as i64)?;
+        sink += trip(&ctx, &mut codec, &mut buf, i as i64)?;
     }
     let start = Instant::now();
     for i in 0..frames {
-        sink += round_trip(black_box(&ctx), &mut codec, &mut buf, i as i64)?;
+        sink += trip(black_box(&ctx), &mut codec, &mut buf, i as i64)?;
     }
     let seconds = start.elapsed().as_secs_f64();
     black_box(sink);
@@ -143,22 +193,92 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// `--breakdown`: each stage of [`round_trip`] timed on its own (µs per frame).
+fn breakdown(frames: u64, d: Dialect) -> Result<(), Error> {
+    let ctx = context();
+    let mut codec = FrameCodec::new(d, DEFAULT_MAX_FRAME);
+    let cmd = Command::TaskExecuteRequest(TaskExecuteRequestCommand::for_dialect(&ctx, d)?);
+    let frame = cmd.encode(1, d)?;
+    let mut wire = BytesMut::new();
+    codec.encode(frame.clone(), &mut wire)?;
+    let Command::TaskExecuteRequest(req) = Command::decode(&frame, d)? else {
+        return Err("decoded as another command".into());
+    };
+    fn time(
+        name: &str,
+        frames: u64,
+        mut f: impl FnMut() -> Result<usize, Error>,
+    ) -> Result<(), Error> {
+        let mut sink = 0;
+        for _ in 0..frames / 5 {
+            sink += f()?;
+        }
+        let start = Instant::now();
+        for _ in 0..frames {
+            sink += f()?;
+        }
+        let us = start.elapsed().as_secs_f64() * 1e6 / frames as f64;
+        black_box(sink);
+        println!("| {name} | {us:.2} |");
+        Ok(())
+    }
+    println!("| stage | µs/frame |");
+    println!("|---|---:|");
+    time("context → inner JSON (`for_dialect`)", frames, || {
+        Ok(TaskExecuteRequestCommand::for_dialect(black_box(&ctx), d)?
+            .task_execution_context
+            .len())
+    })?;
+    time("inner JSON → body (`Command::encode`)", frames, || {
+        Ok(black_box(&cmd).encode(1, d)?.body.len())
+    })?;
+    time("context → body in one pass (`body_for`)", frames, || {
+        Ok(TaskExecuteRequestCommand::body_for(black_box(&ctx), d)?.len())
+    })?;
+    time("frame encode + decode (`FrameCodec`)", frames, || {
+        let mut buf = BytesMut::with_capacity(8192);
+        codec.encode(black_box(frame.clone()), &mut buf)?;
+        Ok(codec.decode(&mut buf)?.ok_or("incomplete")?.body.len())
+    })?;
+    time(
+        "body → inner JSON (`Command::decode`)",
+        frames,
+        || match Command::decode(black_box(&frame), d)? {
+            Command::TaskExecuteRequest(r) => Ok(r.task_execution_context.len()),
+            _ => Err("other".into()),
+        },
+    )?;
+    time("inner JSON → context (`.context()`)", frames, || {
+        Ok(black_box(&req).context()?.task_instance_id as usize)
+    })?;
+    time("whole round trip", frames, || {
+        round_trip(black_box(&ctx), &mut codec, &mut wire, 1)
+    })?;
+    Ok(())
+}
+
 fn main() -> Result<(), Error> {
     let mut frames: u64 = 200_000;
     let mut release = "2.0.5".to_string();
     let mut with_java = true;
+    let mut stages = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--frames" => frames = args.next().ok_or("--frames N")?.parse()?,
             "--release-version" => release = args.next().ok_or("--release-version V")?,
             "--no-java" => with_java = false,
+            "--breakdown" => stages = true,
             _ => {} // cargo passes --bench
         }
     }
     let d = Dialect::for_version(&release).ok_or("unknown release")?;
+    if stages {
+        return breakdown(frames, d);
+    }
 
-    let (ours, first) = rust(frames, d)?;
+    let (ours, first) = rust(frames, d, round_trip)?;
+    let (one_pass, _) = rust(frames, d, round_trip_one_pass)?;
     println!(
         "TASK_EXECUTE_REQUEST encode+decode, one thread, {}-byte frames, dialect {d}",
         first.len()
@@ -177,16 +297,23 @@ fn main() -> Result<(), Error> {
     } else {
         None
     };
-    let ratio = java
-        .as_ref()
-        .map(|j| format!("{:.1}×", ours.rate() / j.run.rate()))
-        .unwrap_or_else(|| "–".into());
-    println!(
-        "| dsmaster (Rust, release build) | {} | {:.3} | {:.0} | {ratio} |",
-        ours.frames,
-        ours.seconds,
-        ours.rate()
-    );
+    let ratio = |r: &Run| {
+        java.as_ref()
+            .map(|j| format!("{:.1}×", r.rate() / j.run.rate()))
+            .unwrap_or_else(|| "–".into())
+    };
+    for (name, run) in [
+        ("dsmaster (Rust): `for_dialect` + `Command::encode`", &ours),
+        ("dsmaster (Rust): one-pass `body_for`", &one_pass),
+    ] {
+        println!(
+            "| {name} | {} | {:.3} | {:.0} | {} |",
+            run.frames,
+            run.seconds,
+            run.rate(),
+            ratio(run)
+        );
+    }
     if let Some(j) = &java {
         println!(
             "| upstream {release} (NettyEncoder/NettyDecoder + JSONUtils, {}) | {} | {:.3} | {:.0} | 1.0× |",

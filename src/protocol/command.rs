@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use super::context::TaskExecutionContext;
 use super::date;
 use super::dialect::{CommandType, Dialect};
+use super::escape;
 use super::frame::{Frame, FrameKind};
 use crate::model::ExecutionStatus;
 
@@ -100,6 +101,7 @@ pub(crate) mod jackson {
     }
 
     /// `JSONUtils.toJsonString`.
+    #[cfg(test)]
     pub fn to_string<T: ?Sized + Serialize>(value: &T) -> Result<String, serde_json::Error> {
         String::from_utf8(to_vec(value)?).map_err(<serde_json::Error as serde::ser::Error>::custom)
     }
@@ -411,8 +413,57 @@ impl TaskExecuteRequestCommand {
     }
 }
 
+/// Everything of a `TASK_EXECUTE_REQUEST` body before the escaped context.
+const EXECUTE_REQUEST_HEAD: &[u8] = b"{\"taskExecutionContext\":\"";
+/// ... and after it.
+const EXECUTE_REQUEST_TAIL: &[u8] = b"\"}";
+
+impl TaskExecuteRequestCommand {
+    /// The body [`Body::to_json`] writes for `Self::for_dialect(ctx, dialect)`, built in one
+    /// pass: the context is serialized straight into the outer string, already escaped,
+    /// without the intermediate JSON text. Send it as
+    /// `Command::Other(CommandType::TaskExecuteRequest, body)`.
+    pub fn body_for(ctx: &TaskExecutionContext, dialect: Dialect) -> Result<Bytes, BodyError> {
+        let hint = ctx.json_size_hint();
+        let mut out = Vec::with_capacity(hint + hint / 4);
+        out.extend_from_slice(EXECUTE_REQUEST_HEAD);
+        ctx.write_escaped_json(dialect, &mut out)
+            .map_err(BodyError::Context)?;
+        out.extend_from_slice(EXECUTE_REQUEST_TAIL);
+        Ok(Bytes::from(out))
+    }
+}
+
 impl Body for TaskExecuteRequestCommand {
     const TYPE: CommandType = CommandType::TaskExecuteRequest;
+
+    /// Same bytes as the derived serialization, escaped by hand in one go.
+    fn to_json(&self, _dialect: Dialect) -> Result<Vec<u8>, serde_json::Error> {
+        let inner = self.task_execution_context.as_bytes();
+        let mut out = Vec::with_capacity(
+            EXECUTE_REQUEST_HEAD.len() + inner.len() + inner.len() / 4 + EXECUTE_REQUEST_TAIL.len(),
+        );
+        out.extend_from_slice(EXECUTE_REQUEST_HEAD);
+        escape::escape_into(&mut out, inner);
+        out.extend_from_slice(EXECUTE_REQUEST_TAIL);
+        Ok(out)
+    }
+
+    /// Bodies shaped exactly as every 2.0.x master writes them are unescaped directly; any
+    /// other shape (whitespace, more keys, `null`, odd escapes, errors) goes through
+    /// serde_json, so what is accepted and what is refused does not change.
+    fn from_json(body: &[u8]) -> Result<Self, serde_json::Error> {
+        if let Some(rest) = body.strip_prefix(EXECUTE_REQUEST_HEAD) {
+            if let Some((context, quote)) = escape::unescape(rest) {
+                if rest.get(quote..) == Some(EXECUTE_REQUEST_TAIL) {
+                    return Ok(Self {
+                        task_execution_context: context,
+                    });
+                }
+            }
+        }
+        serde_json::from_slice(body)
+    }
 }
 
 /// `TASK_EXECUTE_ACK` (11), W → M: the worker accepted (RUNNING_EXECUTION) or delayed
@@ -837,6 +888,72 @@ mod tests {
 
     fn json<B: Body>(b: &B, d: Dialect) -> String {
         String::from_utf8(b.to_json(d).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn execute_request_fast_paths_match_serde_json() {
+        let contexts = [
+            "{\"a\":\"q\\\"\\\\ \\n\"}",
+            "",
+            "\u{1}\u{1f}\u{7f}\t\n\"\\/é😀\u{2028}",
+        ];
+        for inner in contexts {
+            let cmd = TaskExecuteRequestCommand {
+                task_execution_context: inner.to_string(),
+            };
+            let derived = jackson::to_vec(&cmd).unwrap();
+            assert_eq!(cmd.to_json(Dialect::B).unwrap(), derived);
+            assert_eq!(TaskExecuteRequestCommand::from_json(&derived).unwrap(), cmd);
+        }
+        // Other shapes still read (or fail) as serde_json reads them.
+        for (body, want) in [
+            (&br#"{ "taskExecutionContext" : "x" }"#[..], Some("x")),
+            (br#"{"taskExecutionContext":"x","other":1}"#, Some("x")),
+            (
+                br#"{"taskExecutionContext":"\u0041\ud83d\ude00"}"#,
+                Some("A😀"),
+            ),
+            (br#"{"taskExecutionContext":null}"#, None),
+            (br#"{"taskExecutionContext":"x"} "#, Some("x")),
+            (br#"{}"#, Some("")),
+        ] {
+            let ours = TaskExecuteRequestCommand::from_json(body).ok();
+            let theirs: Option<TaskExecuteRequestCommand> = serde_json::from_slice(body).ok();
+            assert_eq!(ours, theirs, "{}", String::from_utf8_lossy(body));
+            assert_eq!(ours.map(|c| c.task_execution_context).as_deref(), want);
+        }
+        for bad in [
+            &br#"{"taskExecutionContext":"x"}}"#[..],
+            br#"{"taskExecutionContext":"x"#,
+            b"{\"taskExecutionContext\":\"a\nb\"}",
+            br#"{"taskExecutionContext":"\ud800"}"#,
+            b"{\"taskExecutionContext\":\"\xff\"}",
+        ] {
+            assert!(TaskExecuteRequestCommand::from_json(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn execute_request_body_in_one_pass() {
+        let mut ctx = TaskExecutionContext {
+            task_name: Some("a\"b,\\".into()),
+            task_params: Some("{\"rawScript\":\"echo \\\"1\\\"\\n\u{1}\"}".into()),
+            end_time: date::from_epoch_millis(1_700_000_000_000),
+            ..Default::default()
+        };
+        for _ in 0..2 {
+            for d in [Dialect::A, Dialect::B, Dialect::C] {
+                let two_pass = TaskExecuteRequestCommand::for_dialect(&ctx, d)
+                    .unwrap()
+                    .to_json(d)
+                    .unwrap();
+                assert_eq!(
+                    &TaskExecuteRequestCommand::body_for(&ctx, d).unwrap()[..],
+                    &two_pass[..]
+                );
+            }
+            ctx.end_time = None;
+        }
     }
 
     #[test]

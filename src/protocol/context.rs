@@ -19,11 +19,12 @@ use chrono::{DateTime, Utc};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::ser::Formatter;
 
 use super::command::{jackson, lenient};
 use super::date;
 use super::dialect::Dialect;
+use super::escape::EscapedFormatter;
 use crate::model::{ExecutionStatus, TaskTimeoutStrategy};
 
 /// A JSON object with string keys whose entry order is kept as inserted (or as read).
@@ -320,37 +321,94 @@ impl TaskExecutionContext {
     /// The JSON text `dialect`'s Java class writes (2.0.6+ adds `"endTime"` after
     /// `"startTime"`).
     pub fn to_json(&self, dialect: Dialect) -> Result<String, serde_json::Error> {
+        let mut out = Vec::with_capacity(self.json_size_hint());
+        self.write_json(dialect, &mut out, jackson::JacksonFormatter)?;
+        String::from_utf8(out).map_err(<serde_json::Error as serde::ser::Error>::custom)
+    }
+
+    /// Appends [`Self::to_json`]'s text to `out`, escaped as the content of a JSON string:
+    /// what goes between the quotes of `{"taskExecutionContext":"..."}`, in one pass.
+    pub(crate) fn write_escaped_json(
+        &self,
+        dialect: Dialect,
+        out: &mut Vec<u8>,
+    ) -> Result<(), serde_json::Error> {
+        self.write_json(dialect, out, EscapedFormatter)
+    }
+
+    /// A capacity that holds the JSON text (and its escaped form) of usual contexts, so that
+    /// serializing allocates once: the fixed keys take ~1.4 KB, free text grows when escaped.
+    pub(crate) fn json_size_hint(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let free_text = text(&self.task_params)
+            + text(&self.global_params)
+            + text(&self.var_pool)
+            + text(&self.environment_config)
+            + text(&self.task_json);
+        2048 + free_text + free_text / 2
+    }
+
+    /// Serializes with `formatter`, then for [`Dialect::C`] inserts the `endTime` entry
+    /// before `taskType` (the key after `startTime`). The first `,"taskType":` in the output
+    /// is that key: before it there are only numbers, dates and `taskName`, whose quotes are
+    /// escaped; the only quote there that can follow a comma is `taskName`'s closing one,
+    /// which is followed by `,"firstSubmitTime"`. (The same holds escaped once more.)
+    fn write_json<F: Formatter + Copy>(
+        &self,
+        dialect: Dialect,
+        out: &mut Vec<u8>,
+        formatter: F,
+    ) -> Result<(), serde_json::Error> {
+        let start = out.len();
+        self.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut *out, formatter,
+        ))?;
         if dialect != Dialect::C {
-            return jackson::to_string(self);
+            return Ok(());
         }
-        let end_time = match self.end_time {
-            Some(t) => Value::from(date::format_gmt8(t)),
-            None => Value::Null,
-        };
-        let mut end_time = Some(end_time);
-        let value = match serde_json::to_value(self)? {
-            Value::Object(map) => {
-                let mut out = Map::with_capacity(map.len() + 1);
-                for (k, v) in map {
-                    let after = k == "startTime";
-                    out.insert(k, v);
-                    if after {
-                        if let Some(e) = end_time.take() {
-                            out.insert("endTime".to_string(), e);
-                        }
-                    }
-                }
-                Value::Object(out)
-            }
-            other => other,
-        };
-        jackson::to_string(&value)
+        let mut marker = b",".to_vec();
+        marker.extend(json_with(formatter, "taskType")?);
+        marker.push(b':');
+        let at = out[start..]
+            .windows(marker.len())
+            .position(|w| w == marker)
+            .map(|p| start + p)
+            .ok_or_else(|| {
+                <serde_json::Error as serde::ser::Error>::custom("no taskType key written")
+            })?;
+        let mut entry = b",".to_vec();
+        entry.extend(json_with(formatter, "endTime")?);
+        entry.push(b':');
+        entry.extend(json_with(formatter, &Gmt8(self.end_time))?);
+        out.splice(at..at, entry);
+        Ok(())
     }
 
     /// Parses the context of any 2.0.x release; unknown keys are ignored. Keys absent from
     /// the text take this type's [`Default`] values.
     pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
+    }
+}
+
+/// `value` as `formatter` writes it.
+fn json_with<F: Formatter>(
+    formatter: F,
+    value: &(impl Serialize + ?Sized),
+) -> Result<Vec<u8>, serde_json::Error> {
+    let mut buf = Vec::with_capacity(32);
+    value.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut buf, formatter,
+    ))?;
+    Ok(buf)
+}
+
+/// A date serialized as [`date::gmt8`] writes it.
+struct Gmt8(Option<DateTime<Utc>>);
+
+impl Serialize for Gmt8 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        date::gmt8::serialize(&self.0, s)
     }
 }
 
@@ -405,6 +463,75 @@ mod tests {
         let b = ctx.to_json(Dialect::B).unwrap();
         assert!(!b.contains("endTime"));
         assert_eq!(TaskExecutionContext::from_json(&c).unwrap(), ctx);
+    }
+
+    /// The layout as first written: the derived serialization re-laid out through a
+    /// `serde_json::Value` (kept as the reference for the spliced `endTime`).
+    fn reference_json(ctx: &TaskExecutionContext, dialect: Dialect) -> String {
+        use serde_json::{Map, Value};
+        if dialect != Dialect::C {
+            return jackson::to_string(ctx).unwrap();
+        }
+        let end_time = match ctx.end_time {
+            Some(t) => Value::from(date::format_gmt8(t)),
+            None => Value::Null,
+        };
+        let mut end_time = Some(end_time);
+        let Value::Object(map) = serde_json::to_value(ctx).unwrap() else {
+            unreachable!()
+        };
+        let mut out = Map::with_capacity(map.len() + 1);
+        for (k, v) in map {
+            let after = k == "startTime";
+            out.insert(k, v);
+            if after {
+                if let Some(e) = end_time.take() {
+                    out.insert("endTime".to_string(), e);
+                }
+            }
+        }
+        jackson::to_string(&Value::Object(out)).unwrap()
+    }
+
+    fn awkward_contexts() -> Vec<TaskExecutionContext> {
+        let mut v = vec![shell_context(), TaskExecutionContext::default()];
+        for name in [
+            ",\"taskType\":",
+            "x,",
+            "\\\",\"taskType\":\"",
+            "\u{1}\u{1f}\n\t é😀",
+        ] {
+            v.push(TaskExecutionContext {
+                task_name: Some(name.into()),
+                start_time: date::from_epoch_millis(1_700_000_123_000),
+                end_time: date::from_epoch_millis(1_700_000_999_000),
+                task_params: Some(format!("{{\"rawScript\":\"{name}\\n\"}}")),
+                ..shell_context()
+            });
+        }
+        v
+    }
+
+    #[test]
+    fn layouts_match_the_reference_in_every_dialect() {
+        for ctx in awkward_contexts() {
+            for d in [Dialect::A, Dialect::B, Dialect::C] {
+                let want = reference_json(&ctx, d);
+                assert_eq!(ctx.to_json(d).unwrap(), want, "{d:?}");
+                let mut escaped = Vec::new();
+                ctx.write_escaped_json(d, &mut escaped).unwrap();
+                let outer = jackson::to_string(&want).unwrap();
+                assert_eq!(
+                    String::from_utf8(escaped).unwrap(),
+                    outer[1..outer.len() - 1],
+                    "{d:?}"
+                );
+                assert_eq!(
+                    TaskExecutionContext::from_json(&want).unwrap().task_name,
+                    ctx.task_name
+                );
+            }
+        }
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //! Use with `#[serde(with = "date::gmt8")]` or `#[serde(with = "date::epoch_millis")]` on an
 //! `Option<DateTime<Utc>>` field.
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc,
+};
 use serde::de::{self, Visitor};
 use serde::{Deserializer, Serializer};
 use std::fmt;
@@ -33,7 +35,54 @@ pub struct DateError(pub String);
 /// Formats an instant as upstream writes it: `yyyy-MM-dd HH:mm:ss` in UTC+08:00, sub-second
 /// part dropped.
 pub fn format_gmt8(t: DateTime<Utc>) -> String {
-    t.with_timezone(&gmt8()).format(PATTERN).to_string()
+    let mut buf = [0u8; 19];
+    match write_gmt8(t, &mut buf) {
+        Some(s) => s.to_string(),
+        None => t.with_timezone(&gmt8()).format(PATTERN).to_string(),
+    }
+}
+
+/// [`format_gmt8`] without chrono's pattern interpreter and without allocating, for the
+/// years 0000–9999 (`None` otherwise: chrono then writes a sign and more digits).
+fn write_gmt8(t: DateTime<Utc>, buf: &mut [u8; 19]) -> Option<&str> {
+    let local = t.with_timezone(&gmt8()).naive_local();
+    let year = u32::try_from(local.year()).ok().filter(|y| *y <= 9999)?;
+    let fields = [
+        (0, year / 100),
+        (2, year % 100),
+        (5, local.month()),
+        (8, local.day()),
+        (11, local.hour()),
+        (14, local.minute()),
+        (17, local.second()),
+    ];
+    *buf = *b"0000-00-00 00:00:00";
+    for (at, v) in fields {
+        // Every value is below 100 here.
+        buf[at] = b'0' + (v / 10 % 10) as u8;
+        buf[at + 1] = b'0' + (v % 10) as u8;
+    }
+    std::str::from_utf8(buf).ok()
+}
+
+/// The exact `yyyy-MM-dd HH:mm:ss` shape, parsed without chrono's pattern interpreter; `None`
+/// for anything else (including invalid dates and leap seconds), which the general path then
+/// judges.
+fn parse_gmt8_exact(s: &str) -> Option<NaiveDateTime> {
+    let b: &[u8; 19] = s.as_bytes().try_into().ok()?;
+    if [b[4], b[7], b[10], b[13], b[16]] != *b"-- ::" {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?.and_hms_opt(
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    )
 }
 
 /// Parses a wire date string: the pattern in UTC+08:00 (an optional fractional-seconds tail
@@ -48,7 +97,9 @@ pub fn parse_gmt8(s: &str) -> Result<DateTime<Utc>, DateError> {
             .and_then(from_epoch_millis)
             .ok_or_else(|| DateError(s.to_string()));
     }
-    let naive = NaiveDateTime::parse_from_str(t, PATTERN)
+    let naive = parse_gmt8_exact(t)
+        .map(Ok)
+        .unwrap_or_else(|| NaiveDateTime::parse_from_str(t, PATTERN))
         .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f"))
         .map_err(|_| DateError(s.to_string()))?;
     gmt8()
@@ -117,7 +168,13 @@ pub mod gmt8 {
 
     pub fn serialize<S: Serializer>(v: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
         match v {
-            Some(t) => s.serialize_str(&format_gmt8(*t)),
+            Some(t) => {
+                let mut buf = [0u8; 19];
+                match write_gmt8(*t, &mut buf) {
+                    Some(text) => s.serialize_str(text),
+                    None => s.serialize_str(&format_gmt8(*t)),
+                }
+            }
             None => s.serialize_none(),
         }
     }
@@ -175,6 +232,44 @@ mod tests {
             serde_json::to_string(&none).unwrap(),
             r#"{"t":null,"m":null}"#
         );
+    }
+
+    #[test]
+    fn fast_paths_agree_with_chrono() {
+        let chrono_fmt = |t: DateTime<Utc>| t.with_timezone(&gmt8()).format(PATTERN).to_string();
+        let chrono_parse = |s: &str| {
+            NaiveDateTime::parse_from_str(s, PATTERN)
+                .ok()
+                .and_then(|n| gmt8().from_local_datetime(&n).single())
+                .map(|d| d.with_timezone(&Utc))
+        };
+        let mut ms: i64 = -62_167_248_000_000; // 0000-01-01 08:00:00 GMT+8, minus a bit below
+        let step = 7_919_113_457_309; // ~251 years, odd seconds and millis
+        while ms < 260_000_000_000_000 {
+            for t in [at(ms), at(ms - 29_000), at(ms + 86_399_999)]
+                .into_iter()
+                .flatten()
+            {
+                let s = format_gmt8(t);
+                assert_eq!(s, chrono_fmt(t), "{ms}");
+                assert_eq!(parse_gmt8(&s).ok(), chrono_parse(&s), "{s}");
+            }
+            ms += step;
+        }
+        for s in [
+            "2023-02-29 00:00:00",
+            "2023-13-01 00:00:00",
+            "2023-12-31 23:59:60",
+            "2023-12-31 24:00:00",
+            "2024-02-29 23:59:59",
+            "+2023-1-01 00:00:0",
+            "2023-01-01T00:00:00",
+            "2023-01-01 00:00:0x",
+            "0000-01-01 00:00:00",
+            "9999-12-31 23:59:59",
+        ] {
+            assert_eq!(parse_gmt8(s).ok(), chrono_parse(s), "{s}");
+        }
     }
 
     #[test]
