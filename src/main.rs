@@ -70,6 +70,9 @@ enum BenchCmd {
         /// compat/upstream) on a fresh cluster and print both columns with the ratio.
         #[arg(long)]
         compare_java: bool,
+        /// Run the tasks on upstream's Java worker instead of stand-ins that answer at once.
+        #[arg(long)]
+        java_worker: bool,
     },
 }
 
@@ -128,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
             workflows,
             workers,
             compare_java,
+            java_worker,
         }) => {
             use dsmaster::bench::chain;
             let mut options = chain::Options {
@@ -136,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
                 workers,
                 master_binary: std::env::current_exe().context("locating this executable")?,
                 master: chain::MasterKind::Dsmaster,
+                java_worker,
             };
             let ours = chain::run(&options).await.map_err(|e| anyhow::anyhow!(e))?;
             if compare_java {
