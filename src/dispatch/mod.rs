@@ -279,12 +279,19 @@ impl Service {
         let start = self.cursor.entry(item.worker_group.clone()).or_insert(0);
         let first = *start % candidates.len();
         *start = start.wrapping_add(1);
-        let body = TaskExecuteRequestCommand::new(&item.context).map_err(|e| e.to_string())?;
+        // Built once, in the cluster's dialect (2.0.6+ contexts carry endTime), escaped in one
+        // pass; every attempt below sends the same bytes.
+        let dialect = self.connector.options().dialect;
+        let body = TaskExecuteRequestCommand::body_for(&item.context, dialect)
+            .map_err(|e| e.to_string())?;
         let mut last_error = String::new();
         for i in 0..candidates.len() {
             let host = &candidates[(first + i) % candidates.len()];
             match self.connector.link(host).await {
-                Ok(link) => match link.send(Command::TaskExecuteRequest(body.clone())) {
+                Ok(link) => match link.send(Command::Other(
+                    crate::protocol::CommandType::TaskExecuteRequest,
+                    body.clone(),
+                )) {
                     Ok(()) => {
                         self.keeper.watch(host, link.clone());
                         return Ok(Dispatched {
