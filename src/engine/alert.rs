@@ -220,14 +220,13 @@ mod tests {
     }
 }
 
-/// `Process Timeout Warn` content (2.0.5: project fields from the definition row, so only the
-/// project code appears).
-pub fn process_timeout_content(
+/// The fields both timeout alerts start with (2.0.5: project fields come from the definition
+/// row, so only the project code appears).
+fn timeout_head(
     instance: &ProcessInstance,
     project_code: i64,
     process_name: &str,
-    to_utc: impl Fn(NaiveDateTime) -> DateTime<Utc>,
-) -> String {
+) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("projectCode".into(), project_code.into());
     m.insert("processId".into(), instance.id.into());
@@ -239,6 +238,24 @@ pub fn process_timeout_content(
         "processName".into(),
         Value::String(process_name.to_string()),
     );
+    m
+}
+
+/// Closes a timeout alert element: the event and level upstream writes, as a one-element list.
+fn timeout_tail(mut m: Map<String, Value>) -> String {
+    m.insert("event".into(), Value::String("TIME_OUT".into()));
+    m.insert("warnLevel".into(), Value::String("MIDDLE".into()));
+    Value::Array(vec![Value::Object(m)]).to_string()
+}
+
+/// `Process Timeout Warn` content.
+pub fn process_timeout_content(
+    instance: &ProcessInstance,
+    project_code: i64,
+    process_name: &str,
+    to_utc: impl Fn(NaiveDateTime) -> DateTime<Utc>,
+) -> String {
+    let mut m = timeout_head(instance, project_code, process_name);
     put(
         &mut m,
         "processStartTime",
@@ -251,9 +268,7 @@ pub fn process_timeout_content(
         "processHost",
         instance.host.clone().map(Value::String),
     );
-    m.insert("event".into(), Value::String("TIME_OUT".into()));
-    m.insert("warnLevel".into(), Value::String("MIDDLE".into()));
-    Value::Array(vec![Value::Object(m)]).to_string()
+    timeout_tail(m)
 }
 
 /// `Task Timeout Warn` content (2.0.5 shape).
@@ -264,17 +279,7 @@ pub fn task_timeout_content(
     task: &TaskInstance,
     to_utc: impl Fn(NaiveDateTime) -> DateTime<Utc>,
 ) -> String {
-    let mut m = Map::new();
-    m.insert("projectCode".into(), project_code.into());
-    m.insert("processId".into(), instance.id.into());
-    m.insert(
-        "processDefinitionCode".into(),
-        instance.process_definition_code.into(),
-    );
-    m.insert(
-        "processName".into(),
-        Value::String(process_name.to_string()),
-    );
+    let mut m = timeout_head(instance, project_code, process_name);
     m.insert("taskCode".into(), task.task_code.into());
     put(&mut m, "taskName", task.name.clone().map(Value::String));
     m.insert("taskType".into(), Value::String(task.task_type.clone()));
@@ -285,9 +290,7 @@ pub fn task_timeout_content(
             .map(|t| Value::String(crate::protocol::date::format_gmt8(to_utc(t)))),
     );
     put(&mut m, "taskHost", task.host.clone().map(Value::String));
-    m.insert("event".into(), Value::String("TIME_OUT".into()));
-    m.insert("warnLevel".into(), Value::String("MIDDLE".into()));
-    Value::Array(vec![Value::Object(m)]).to_string()
+    timeout_tail(m)
 }
 
 #[cfg(test)]
