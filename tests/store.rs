@@ -31,6 +31,7 @@ async fn store_for(db: &MariaDb, name: &str) -> Store {
         url: db.ds_url(name),
         max_connections: 4,
         min_idle: 0,
+        server_timezone: None,
     })
     .await
     .expect("connect")

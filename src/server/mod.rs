@@ -394,6 +394,7 @@ impl Settings {
                 url: ds.mysql_url(),
                 max_connections: ds.max_pool_size.max(1) as usize,
                 min_idle: ds.min_idle as usize,
+                server_timezone: ds.server_timezone.clone(),
             },
             datasource_label: format!("{}:{}/{}", ds.host, ds.port, ds.database),
             registry,

@@ -37,10 +37,44 @@ impl Clock {
     }
 }
 
+/// Seconds east of UTC for the zone spellings that need no zone database: `UTC`, `GMT`, `Z`,
+/// `GMT+8`, `UTC-05:30`, `+08:00`, `-0500`.
+pub fn fixed_offset_seconds(zone: &str) -> Option<i64> {
+    let z = zone.trim();
+    let rest = ["UTC", "GMT", "UT", "Z"]
+        .iter()
+        .find_map(|p| z.strip_prefix(p))
+        .unwrap_or(z);
+    if rest.is_empty() {
+        return Some(0);
+    }
+    let (sign, digits) = match rest.as_bytes().first()? {
+        b'+' => (1, &rest[1..]),
+        b'-' => (-1, &rest[1..]),
+        _ => return None,
+    };
+    let (h, m) = match digits.split_once(':') {
+        Some((h, m)) => (h.parse::<i64>().ok()?, m.parse::<i64>().ok()?),
+        None if digits.len() == 4 => (digits[..2].parse().ok()?, digits[2..].parse().ok()?),
+        None => (digits.parse().ok()?, 0),
+    };
+    (h <= 18 && m < 60).then_some(sign * (h * 3600 + m * 60))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn fixed_offsets() {
+        assert_eq!(fixed_offset_seconds("UTC"), Some(0));
+        assert_eq!(fixed_offset_seconds("GMT+8"), Some(8 * 3600));
+        assert_eq!(fixed_offset_seconds("UTC-05:30"), Some(-(5 * 3600 + 1800)));
+        assert_eq!(fixed_offset_seconds("+0800"), Some(8 * 3600));
+        assert_eq!(fixed_offset_seconds("Asia/Shanghai"), None);
+        assert_eq!(fixed_offset_seconds("GMT+99"), None);
+    }
 
     #[test]
     fn round_trips_at_whole_seconds() {

@@ -91,6 +91,9 @@ pub struct ConnectOptions {
     pub url: String,
     pub max_connections: usize,
     pub min_idle: usize,
+    /// The JDBC URL's `serverTimezone`: Connector/J renders DATETIME values in that zone, so
+    /// our clock must too. `None` = the server session's own zone.
+    pub server_timezone: Option<String>,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -130,12 +133,36 @@ impl Store {
             .get_conn()
             .await
             .ctx(|| "connecting to the database".into())?;
-        let offset: Option<i64> = conn
+        let session: Option<mysql_async::Row> = conn
             .query_first("SELECT TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), NOW())")
             .await
             .ctx(|| "reading the session time zone".into())?;
+        let mut offset = first_i64(session).unwrap_or(0);
+        if let Some(zone) = options
+            .server_timezone
+            .as_deref()
+            .filter(|z| !z.trim().is_empty())
+        {
+            // Named zones need the server's zone tables; fixed offsets we can read ourselves.
+            let named: Option<mysql_async::Row> = conn
+                .exec_first(
+                    "SELECT TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), CONVERT_TZ(UTC_TIMESTAMP(), '+00:00', ?))",
+                    (zone,),
+                )
+                .await
+                .ok()
+                .flatten();
+            match first_i64(named).or_else(|| clock::fixed_offset_seconds(zone)) {
+                Some(o) => offset = o,
+                None => tracing::warn!(
+                    zone,
+                    "serverTimezone is neither known to the database's zone tables nor a fixed offset; \
+                     using the session's zone for DATETIME values"
+                ),
+            }
+        }
         drop(conn);
-        let clock = Clock::from_offset_seconds(offset.unwrap_or(0));
+        let clock = Clock::from_offset_seconds(offset);
         Ok(Store {
             pool,
             clock,
@@ -163,5 +190,18 @@ impl Store {
         if let Err(e) = self.pool.disconnect().await {
             tracing::warn!(error = %e, "closing the database pool");
         }
+    }
+}
+
+/// The first column of a one-row result as an integer, whatever numeric type the server sent
+/// (None for NULL or anything unconvertible; the driver's typed reads would panic instead).
+fn first_i64(row: Option<mysql_async::Row>) -> Option<i64> {
+    let row = row?;
+    match row.get_opt::<Option<i64>, _>(0) {
+        Some(Ok(v)) => v,
+        _ => match row.get_opt::<Option<String>, _>(0) {
+            Some(Ok(Some(text))) => text.trim().parse::<f64>().ok().map(|f| f as i64),
+            _ => None,
+        },
     }
 }
