@@ -46,15 +46,7 @@ pub struct MariaDb {
 impl MariaDb {
     /// Initialises a data directory and starts a server on a free port.
     pub async fn start() -> Result<MariaDb, Error> {
-        // One more try on any failure: a lost port race, or a start-up that outlived its
-        // deadline on a loaded two-core CI machine, should not fail a whole test run.
-        match Self::start_once().await {
-            Err(e) => {
-                tracing::warn!(error = %e, "MariaDB did not start; retrying once");
-                Self::start_once().await
-            }
-            ok => ok,
-        }
+        super::process::start_with_one_retry(SERVER, Self::start_once).await
     }
 
     async fn start_once() -> Result<MariaDb, Error> {

@@ -302,3 +302,19 @@ pub(crate) async fn run_checked(
     }
     Ok(output)
 }
+
+/// Starts a server, trying once more on any failure: a lost port race, or a start-up that
+/// outlived its deadline on a loaded two-core CI machine, should not fail a whole test run.
+pub(crate) async fn start_with_one_retry<T, F, Fut>(server: &str, attempt: F) -> Result<T, Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    match attempt().await {
+        Err(e) => {
+            tracing::warn!(error = %e, "{server} did not start; retrying once");
+            attempt().await
+        }
+        ok => ok,
+    }
+}

@@ -37,15 +37,7 @@ pub struct ZooKeeper {
 impl ZooKeeper {
     /// Starts a standalone server on a free loopback port.
     pub async fn start() -> Result<ZooKeeper, Error> {
-        // One more try on any failure: a lost port race, or a start-up that outlived its
-        // deadline on a loaded two-core CI machine, should not fail a whole test run.
-        match Self::start_once().await {
-            Err(e) => {
-                tracing::warn!(error = %e, "ZooKeeper did not start; retrying once");
-                Self::start_once().await
-            }
-            ok => ok,
-        }
+        super::process::start_with_one_retry(SERVER, Self::start_once).await
     }
 
     async fn start_once() -> Result<ZooKeeper, Error> {
