@@ -9,10 +9,12 @@
 //! context is built once, outside the timed loop, on both sides; both warm up with
 //! `max(frames / 5, 20 000)` unmeasured frames.
 //!
-//! Rust is measured twice: the path `dispatch` takes today (`TaskExecuteRequestCommand::
+//! Rust is measured twice: in two steps each way, as Java does it (`TaskExecuteRequestCommand::
 //! for_dialect` then `Command::encode`, as Java's `new TaskExecuteRequestCommand(toJsonString
-//! (ctx))`), and the one-pass body (`TaskExecuteRequestCommand::body_for`). Decoding is the
-//! same for both (`Command::decode` then `.context()`).
+//! (ctx))`; `Command::decode` then `.context()`), and in one pass each way, the path the
+//! master's dispatch and the stand-in worker take (`TaskExecuteRequestCommand::body_for`, the
+//! context written straight into the escaped body; `TaskExecuteRequestCommand::
+//! context_from_body`, read straight out of it).
 //!
 //! ```text
 //! cargo bench --bench codec                      # 200k frames each side
@@ -31,7 +33,7 @@ use tokio::time::Instant;
 use bytes::BytesMut;
 use dsmaster::protocol::date::from_epoch_millis;
 use dsmaster::protocol::{
-    Command, CommandType, Dialect, Frame, FrameCodec, TaskExecuteRequestCommand,
+    Command, CommandType, Dialect, Frame, FrameCodec, FrameKind, TaskExecuteRequestCommand,
     TaskExecutionContext, DEFAULT_MAX_FRAME,
 };
 use tokio_util::codec::{Decoder, Encoder};
@@ -81,8 +83,9 @@ fn round_trip(
     decode(codec, buf)
 }
 
-/// The same with the body built in one pass (`TaskExecuteRequestCommand::body_for`: the
-/// context serialized straight into the escaped outer string); same bytes on the wire.
+/// The same in one pass each way: the body built by `TaskExecuteRequestCommand::body_for`
+/// (the context written straight into the escaped outer string; same bytes on the wire), the
+/// context read by `TaskExecuteRequestCommand::context_from_body`.
 fn round_trip_one_pass(
     ctx: &TaskExecutionContext,
     codec: &mut FrameCodec,
@@ -95,7 +98,12 @@ fn round_trip_one_pass(
         Frame::new(CommandType::TaskExecuteRequest, opaque, body),
         buf,
     )?;
-    decode(codec, buf)
+    let frame = codec.decode(buf)?.ok_or("incomplete frame")?;
+    if frame.kind != FrameKind::Known(CommandType::TaskExecuteRequest) {
+        return Err("decoded as another command".into());
+    }
+    let back = TaskExecuteRequestCommand::context_from_body(&frame.body)?;
+    Ok(back.task_instance_id as usize + frame.body.len())
 }
 
 /// The receiving half: deframe, parse the body, parse the inner context.
@@ -251,8 +259,21 @@ fn breakdown(frames: u64, d: Dialect) -> Result<(), Error> {
     time("inner JSON → context (`.context()`)", frames, || {
         Ok(black_box(&req).context()?.task_instance_id as usize)
     })?;
-    time("whole round trip", frames, || {
+    time(
+        "body → context in one pass (`context_from_body`)",
+        frames,
+        || {
+            Ok(
+                TaskExecuteRequestCommand::context_from_body(black_box(&frame.body))?
+                    .task_instance_id as usize,
+            )
+        },
+    )?;
+    time("whole round trip, two steps each way", frames, || {
         round_trip(black_box(&ctx), &mut codec, &mut wire, 1)
+    })?;
+    time("whole round trip, one pass each way", frames, || {
+        round_trip_one_pass(black_box(&ctx), &mut codec, &mut wire, 1)
     })?;
     Ok(())
 }
@@ -303,8 +324,11 @@ fn main() -> Result<(), Error> {
             .unwrap_or_else(|| "–".into())
     };
     for (name, run) in [
-        ("dsmaster (Rust): `for_dialect` + `Command::encode`", &ours),
-        ("dsmaster (Rust): one-pass `body_for`", &one_pass),
+        ("dsmaster (Rust): two steps each way, as Java", &ours),
+        (
+            "dsmaster (Rust): one pass each way (`body_for` / `context_from_body`)",
+            &one_pass,
+        ),
     ] {
         println!(
             "| {name} | {} | {:.3} | {:.0} | {} |",

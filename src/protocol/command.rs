@@ -432,6 +432,19 @@ impl TaskExecuteRequestCommand {
         out.extend_from_slice(EXECUTE_REQUEST_TAIL);
         Ok(Bytes::from(out))
     }
+
+    /// Reads the context out of a `TASK_EXECUTE_REQUEST` body in one pass: what
+    /// `Command::decode` followed by [`Self::context`] gives, without the intermediate JSON
+    /// text. A body that is not exactly what Jackson writes takes that two-step path, so
+    /// the result and the errors are the same either way.
+    pub fn context_from_body(body: &[u8]) -> Result<TaskExecutionContext, BodyError> {
+        if let Some(rest) = body.strip_prefix(EXECUTE_REQUEST_HEAD) {
+            if let Some(ctx) = super::context_text::read_escaped_json(rest) {
+                return Ok(ctx);
+            }
+        }
+        parse::<Self>(body)?.context()
+    }
 }
 
 impl Body for TaskExecuteRequestCommand {

@@ -19,12 +19,15 @@ use chrono::{DateTime, Utc};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
+#[cfg(test)]
 use serde_json::ser::Formatter;
 
-use super::command::{jackson, lenient};
+#[cfg(test)]
+use super::command::jackson;
+use super::command::lenient;
+use super::context_text;
 use super::date;
 use super::dialect::Dialect;
-use super::escape::EscapedFormatter;
 use crate::model::{ExecutionStatus, TaskTimeoutStrategy};
 
 /// A JSON object with string keys whose entry order is kept as inserted (or as read).
@@ -322,7 +325,7 @@ impl TaskExecutionContext {
     /// `"startTime"`).
     pub fn to_json(&self, dialect: Dialect) -> Result<String, serde_json::Error> {
         let mut out = Vec::with_capacity(self.json_size_hint());
-        self.write_json(dialect, &mut out, jackson::JacksonFormatter)?;
+        context_text::write_json(self, dialect, &mut out);
         String::from_utf8(out).map_err(<serde_json::Error as serde::ser::Error>::custom)
     }
 
@@ -333,7 +336,8 @@ impl TaskExecutionContext {
         dialect: Dialect,
         out: &mut Vec<u8>,
     ) -> Result<(), serde_json::Error> {
-        self.write_json(dialect, out, EscapedFormatter)
+        context_text::write_escaped_json(self, dialect, out);
+        Ok(())
     }
 
     /// A capacity that holds the JSON text (and its escaped form) of usual contexts, so that
@@ -348,12 +352,14 @@ impl TaskExecutionContext {
         2048 + free_text + free_text / 2
     }
 
-    /// Serializes with `formatter`, then for [`Dialect::C`] inserts the `endTime` entry
+    /// The serde path the hand-written writer replaced, kept as its reference in tests:
+    /// serializes with `formatter`, then for [`Dialect::C`] inserts the `endTime` entry
     /// before `taskType` (the key after `startTime`). The first `,"taskType":` in the output
     /// is that key: before it there are only numbers, dates and `taskName`, whose quotes are
     /// escaped; the only quote there that can follow a comma is `taskName`'s closing one,
     /// which is followed by `,"firstSubmitTime"`. (The same holds escaped once more.)
-    fn write_json<F: Formatter + Copy>(
+    #[cfg(test)]
+    pub(crate) fn write_json_serde<F: Formatter + Copy>(
         &self,
         dialect: Dialect,
         out: &mut Vec<u8>,
@@ -392,6 +398,7 @@ impl TaskExecutionContext {
 }
 
 /// `value` as `formatter` writes it.
+#[cfg(test)]
 fn json_with<F: Formatter>(
     formatter: F,
     value: &(impl Serialize + ?Sized),
@@ -404,8 +411,10 @@ fn json_with<F: Formatter>(
 }
 
 /// A date serialized as [`date::gmt8`] writes it.
+#[cfg(test)]
 struct Gmt8(Option<DateTime<Utc>>);
 
+#[cfg(test)]
 impl Serialize for Gmt8 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         date::gmt8::serialize(&self.0, s)

@@ -44,7 +44,7 @@ pub fn format_gmt8(t: DateTime<Utc>) -> String {
 
 /// [`format_gmt8`] without chrono's pattern interpreter and without allocating, for the
 /// years 0000–9999 (`None` otherwise: chrono then writes a sign and more digits).
-fn write_gmt8(t: DateTime<Utc>, buf: &mut [u8; 19]) -> Option<&str> {
+pub(crate) fn write_gmt8(t: DateTime<Utc>, buf: &mut [u8; 19]) -> Option<&str> {
     let local = t.with_timezone(&gmt8()).naive_local();
     let year = u32::try_from(local.year()).ok().filter(|y| *y <= 9999)?;
     let fields = [

@@ -12,9 +12,10 @@
 //! JSON text already escaped for a JSON string, so the context can be serialized straight into
 //! the outer body in one pass.
 
-use std::io;
-
+#[cfg(test)]
 use serde_json::ser::{CharEscape, Formatter};
+#[cfg(test)]
+use std::io;
 
 /// Per byte: 0 = written as is; otherwise the letter written after a backslash, `u` standing
 /// for `\u00XX`. Jackson escapes `"`, `\` and U+0000–U+001F (five of them by letter), nothing
@@ -55,7 +56,7 @@ static UNESCAPE: [u8; 256] = {
 
 /// The high bit set in exactly those bytes of `w` that are `"`, `\` or below 0x20.
 #[inline]
-fn special_mask(w: u64) -> u64 {
+pub(crate) fn special_mask(w: u64) -> u64 {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     const L7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
@@ -224,9 +225,11 @@ pub(crate) fn unescape(s: &[u8]) -> Option<(String, usize)> {
 /// control characters plus one [`CharEscape`] per such character, so only the quotes around
 /// strings and the escapes themselves need a second escaping; everything else (numbers,
 /// `null`, `{`, `:`, ...) is the same inside a string.
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct EscapedFormatter;
 
+#[cfg(test)]
 impl Formatter for EscapedFormatter {
     fn begin_string<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
         w.write_all(b"\\\"")

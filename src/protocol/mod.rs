@@ -7,6 +7,7 @@
 //! | [`frame`] | the byte layout of a frame, as a `tokio_util` codec with size limits; the opaque counter |
 //! | [`command`] | typed JSON bodies (Jackson-compatible writing and lenient reading) and [`Command`] |
 //! | [`context`] | `TaskExecutionContext`, the payload of `TASK_EXECUTE_REQUEST` |
+//! | `context_text` | that context's JSON written and read by hand, in one pass to and from the escaped body (the dispatch hot path) |
 //! | `escape` | fast JSON string (un)escaping for the double-encoded `TASK_EXECUTE_REQUEST` body |
 //! | [`date`] | the GMT+8 `yyyy-MM-dd HH:mm:ss` and epoch-millis date codecs used inside bodies |
 //! | [`link`] | connections: the accept loop, cached outbound links with heartbeats, [`Inbound`] delivery |
@@ -18,6 +19,7 @@
 
 pub mod command;
 pub mod context;
+mod context_text;
 pub mod date;
 pub mod dialect;
 mod escape;
