@@ -97,6 +97,65 @@ impl Sampler {
     }
 }
 
+/// Upstream's `OSUtils.checkResource` for command intake: a master whose one-minute load
+/// average is above `master.max.cpuload.avg`, or whose available memory is below
+/// `master.reserved.memory` GiB, takes no new commands until that passes (2.0.5
+/// `MasterSchedulerService`). Figures are read at most once a second, so intake at full speed
+/// does not read `/proc` per command.
+#[derive(Debug)]
+pub struct ResourceCheck {
+    max_load: f64,
+    reserved_memory_gib: f64,
+    /// The last verdict and when it may be re-read.
+    last: Option<(Overload, tokio::time::Instant)>,
+}
+
+/// Why intake pauses (`None` fields: that figure is fine or unavailable).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Overload {
+    pub load: Option<f64>,
+    pub available_memory_gib: Option<f64>,
+}
+
+impl Overload {
+    pub fn is_overloaded(&self) -> bool {
+        self.load.is_some() || self.available_memory_gib.is_some()
+    }
+}
+
+impl ResourceCheck {
+    pub fn new(max_load: f64, reserved_memory_gib: f64) -> ResourceCheck {
+        ResourceCheck {
+            max_load,
+            reserved_memory_gib,
+            last: None,
+        }
+    }
+
+    /// The verdict for now. An unavailable figure (`-1`) never pauses intake.
+    pub fn check(&mut self) -> Overload {
+        let now = tokio::time::Instant::now();
+        if let Some((verdict, until)) = self.last {
+            if now < until {
+                return verdict;
+            }
+        }
+        let load = read_loadavg().map(round_half_up_2);
+        let memory =
+            read_meminfo().map(|(_, available)| round_half_up_2(available as f64 * 1024.0 / GIB));
+        let verdict = self.judge(load, memory);
+        self.last = Some((verdict, now + std::time::Duration::from_secs(1)));
+        verdict
+    }
+
+    fn judge(&self, load: Option<f64>, available_memory_gib: Option<f64>) -> Overload {
+        Overload {
+            load: load.filter(|l| *l > self.max_load),
+            available_memory_gib: available_memory_gib.filter(|m| *m < self.reserved_memory_gib),
+        }
+    }
+}
+
 fn read_cpu_times() -> Option<CpuTimes> {
     let text = std::fs::read_to_string("/proc/stat").ok()?;
     parse_cpu_line(text.lines().next()?)
@@ -166,6 +225,36 @@ fn disk_free_bytes(path: &Path) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resource_check_judges_as_upstream() {
+        let c = ResourceCheck::new(4.0, 0.3);
+        assert!(
+            !c.judge(Some(4.0), Some(0.3)).is_overloaded(),
+            "limits are inclusive"
+        );
+        assert_eq!(c.judge(Some(4.01), Some(1.0)).load, Some(4.01));
+        assert_eq!(
+            c.judge(Some(0.5), Some(0.29)).available_memory_gib,
+            Some(0.29)
+        );
+        assert!(
+            !c.judge(None, None).is_overloaded(),
+            "unreadable figures never pause"
+        );
+    }
+
+    #[tokio::test]
+    async fn resource_check_reads_the_host() {
+        let mut c = ResourceCheck::new(f64::MAX, 0.0);
+        assert!(!c.check().is_overloaded());
+        let mut c = ResourceCheck::new(-1.0, f64::MAX);
+        let v = c.check();
+        assert!(
+            v.load.is_some() && v.available_memory_gib.is_some(),
+            "{v:?}"
+        );
+    }
 
     #[test]
     fn parses_proc_formats() {
