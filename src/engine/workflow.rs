@@ -497,8 +497,10 @@ impl Workflow {
                         self.failed.insert(t.task_code);
                     }
                 }
+                // Logic tasks (DEPENDENT carries the master's address) run here again.
                 ExecutionStatus::RUNNING_EXECUTION | ExecutionStatus::DELAY_EXECUTION
-                    if t.host.as_deref().is_some_and(|h| !h.is_empty()) =>
+                    if t.host.as_deref().is_some_and(|h| !h.is_empty())
+                        && !crate::model::is_master_side_task(&t.task_type) =>
                 {
                     self.active.insert(t.id);
                     let host = t.host.clone().unwrap_or_default();
@@ -1285,6 +1287,26 @@ impl Workflow {
         if task.state.is_some_and(|s| s.is_finished()) {
             return Ok(());
         }
+        let strategy = self
+            .dag
+            .nodes
+            .get(&task.task_code)
+            .and_then(|n| n.definition.timeout_notify_strategy);
+        if strategy == Some(crate::model::TaskTimeoutStrategy::FAILED) {
+            // 2.0.5: FAILED means the processor's TIMEOUT action and no alert. Only logic
+            // tasks arm this deadline (the worker enforces its own tasks' timeouts).
+            if self.dependents.remove(&id).is_some() {
+                warn!(task_instance_id = id, "dependent task timed out; it fails");
+                self.finish_task_locally(id, ExecutionStatus::FAILURE).await;
+            } else if self.subs.contains_key(&id) {
+                warn!(
+                    task_instance_id = id,
+                    "sub-process task timed out; its child is stopped"
+                );
+                self.stop_child(id).await;
+            }
+            return Ok(());
+        }
         let clock = *self.store.clock();
         let content = super::alert::task_timeout_content(
             &self.instance,
@@ -1795,6 +1817,14 @@ impl Workflow {
                 child = map.process_instance_id,
                 "sub-process child exists"
             );
+            if let Some(node) = self
+                .tasks
+                .get(&id)
+                .and_then(|t| self.dag.nodes.get(&t.task_code))
+            {
+                let node = node.definition.clone();
+                self.arm_logic_timeout(id, &node, now);
+            }
         }
         let child = match self
             .store
@@ -1948,6 +1978,31 @@ impl Workflow {
         }
     }
 
+    /// A timeout deadline for a DEPENDENT or SUB_PROCESS task from its start, whatever the
+    /// strategy (WARN/WARNFAILED alert, FAILED acts on the task; upstream checks these on
+    /// every state-wheel tick).
+    fn arm_logic_timeout(
+        &self,
+        id: i32,
+        node: &crate::store::TaskDefinition,
+        start: chrono::NaiveDateTime,
+    ) {
+        if node.timeout_flag != crate::model::TimeoutFlag::OPEN
+            || node.timeout <= 0
+            || node.timeout_notify_strategy.is_none()
+        {
+            return;
+        }
+        let due =
+            self.store.clock().from_db(start) + chrono::Duration::minutes(i64::from(node.timeout));
+        let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = tx.send(Event::TaskTimeout(id)).await;
+        });
+    }
+
     /// DEPENDENT submit: running on this master from now, business date fixed (the instance's
     /// schedule time, else now), then evaluated at once.
     async fn start_dependent(&mut self, id: i32, node: &crate::store::TaskDefinition) {
@@ -1973,6 +2028,7 @@ impl Workflow {
             }
         };
         let business = self.instance.schedule_time.unwrap_or(now);
+        self.arm_logic_timeout(id, node, now);
         self.active.insert(id);
         self.dependents
             .insert(id, super::dependent::DependentRun::new(params, business));
