@@ -260,7 +260,7 @@ async fn dependent_waits_for_the_other_workflow_and_ends_promptly() {
         .unwrap();
     let gap = gap.expect("both end times");
     assert!(
-        (0..=1).contains(&gap),
+        (0..=2).contains(&gap),
         "dependent ended {gap} s after its dependency (2.0.5: up to one 5 s wheel tick)"
     );
 
@@ -301,7 +301,7 @@ async fn complement_command(
     .unwrap();
 }
 
-type InstanceRow = (i32, String, i32, String, Option<String>, String);
+type InstanceRow = (i32, Option<String>, i32, String, Option<String>, String);
 
 async fn instances_of(c: &LocalCluster, code: i64) -> Vec<InstanceRow> {
     let mut conn = c.conn().await.unwrap();
@@ -342,7 +342,7 @@ async fn complement_runs_one_instance_per_date_then_recover_waiting_thread() {
     complement_command(&mut conn, &wf, "2024-01-01 00:00:00", "2024-01-03 00:00:00").await;
     let rows = wait_instances_done(&c, wf.definition_code, 3).await;
     assert_eq!(rows.len(), 3, "{rows:?}");
-    let dates: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    let dates: Vec<&str> = rows.iter().filter_map(|r| r.1.as_deref()).collect();
     assert_eq!(
         dates,
         vec![
@@ -382,7 +382,7 @@ async fn complement_runs_one_instance_per_date_then_recover_waiting_thread() {
     complement_command(&mut conn, &wf, "2024-02-01 00:00:00", "2024-02-02 00:00:00").await;
     complement_command(&mut conn, &wf, "2024-02-03 00:00:00", "2024-02-03 00:00:00").await;
     let rows = wait_instances_done(&c, wf.definition_code, 6).await;
-    let mut dates: Vec<&str> = rows[3..].iter().map(|r| r.1.as_str()).collect();
+    let mut dates: Vec<&str> = rows[3..].iter().filter_map(|r| r.1.as_deref()).collect();
     dates.sort();
     assert_eq!(
         dates,

@@ -359,16 +359,7 @@ impl Intake {
                     "command handled"
                 );
                 debug_assert_eq!(instance.state, Some(ExecutionStatus::RUNNING_EXECUTION));
-                workflow::Workflow::spawn(
-                    self.store.clone(),
-                    self.dispatcher.clone(),
-                    self.instances.clone(),
-                    instance,
-                    definition,
-                    self.host.clone(),
-                    false,
-                    self.features,
-                );
+                workflow::Workflow::spawn(self.runtime(), instance, definition, false);
             }
             HandleOutcome::Lost => {
                 info!(command_id = cmd.id, "another master took the command first");
@@ -538,16 +529,7 @@ impl Intake {
             self.store.update_process_instance_map(&map).await?;
         }
         info!(command_id = cmd.id, process_instance_id = p.id, command_type = %cmd.command_type, "instance taken over");
-        workflow::Workflow::spawn(
-            self.store.clone(),
-            self.dispatcher.clone(),
-            self.instances.clone(),
-            p,
-            definition,
-            self.host.clone(),
-            true,
-            self.features,
-        );
+        workflow::Workflow::spawn(self.runtime(), p, definition, true);
         self.wake_parent(&link);
         Ok(true)
     }
@@ -603,18 +585,19 @@ impl Intake {
             parent = ?link.parent_instance_id,
             "sub-process instance started"
         );
-        workflow::Workflow::spawn(
-            self.store.clone(),
-            self.dispatcher.clone(),
-            self.instances.clone(),
-            instance,
-            definition,
-            self.host.clone(),
-            false,
-            self.features,
-        );
+        workflow::Workflow::spawn(self.runtime(), instance, definition, false);
         self.wake_parent(&Some(link));
         Ok(true)
+    }
+
+    fn runtime(&self) -> workflow::Runtime {
+        workflow::Runtime {
+            store: self.store.clone(),
+            dispatcher: self.dispatcher.clone(),
+            instances: self.instances.clone(),
+            host: self.host.clone(),
+            features: self.features,
+        }
     }
 
     /// When the parent of a child we just started runs here, its SUB_PROCESS task learns at

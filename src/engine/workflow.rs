@@ -63,6 +63,17 @@ pub enum Event {
     DependencyEnded,
 }
 
+/// What every workflow actor shares with the rest of the master.
+#[derive(Clone)]
+pub(crate) struct Runtime {
+    pub store: Store,
+    pub dispatcher: Dispatcher,
+    pub instances: Instances,
+    /// Our `ip:port`.
+    pub host: String,
+    pub features: Features,
+}
+
 /// Behaviour that depends on the cluster's release (read once from `t_ds_version`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Features {
@@ -135,15 +146,18 @@ pub(crate) struct Workflow {
 impl Workflow {
     /// Spawns the actor for a freshly started instance and registers it in the exec map.
     pub(crate) fn spawn(
-        store: Store,
-        dispatcher: Dispatcher,
-        instances: Instances,
+        rt: Runtime,
         instance: ProcessInstance,
         definition: ProcessDefinition,
-        host: String,
         resumed: bool,
-        features: Features,
     ) {
+        let Runtime {
+            store,
+            dispatcher,
+            instances,
+            host,
+            features,
+        } = rt;
         let (tx, rx) = mpsc::channel(1024);
         instances.register(instance.id, tx.clone());
         let span = tracing::info_span!("workflow", process_instance_id = instance.id);
