@@ -612,3 +612,119 @@ async fn sub_process_across_masters() {
     let _ = child_wf;
     c.stop().await;
 }
+
+/// START_FAILURE_TASK_PROCESS on a parent whose child failed: the SUB_PROCESS row is kept and
+/// resubmitted, and the existing child is recovered with the parent's command type (upstream
+/// `createSubWorkProcess` with an existing child).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sub_process_failed_child_recovers_with_its_parent() {
+    use dsmaster::model::CommandType;
+    let c = cluster().await;
+    let mut conn = c.conn().await.unwrap();
+    let wfs = import(&c, "fixtures/workflows/logic-sub-fail.json").await;
+    let (child_wf, parent_wf) = (&wfs[0], &wfs[1]);
+    c.start_workflow(parent_wf).await.unwrap();
+    let (parent, state) = c
+        .wait_for_end(parent_wf.definition_code, Duration::from_secs(60), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(state, ExecutionStatus::FAILURE);
+    let (child, _) = c
+        .wait_for_end(child_wf.definition_code, Duration::from_secs(5), |_| {})
+        .await
+        .unwrap();
+    // The user fixes the child's task, then recovers the parent from its failed task.
+    for table in ["t_ds_task_definition", "t_ds_task_definition_log"] {
+        conn.exec_drop(
+            format!("UPDATE {table} SET task_params = REPLACE(task_params, 'exit 3', 'echo fixed') WHERE code = 4400000000221"),
+            (),
+        )
+        .await
+        .unwrap();
+    }
+    api::command_for_instance(&mut conn, parent, CommandType::START_FAILURE_TASK_PROCESS)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let st: Option<i32> = conn
+            .exec_first(
+                "SELECT state FROM t_ds_process_instance WHERE id = ?",
+                (parent,),
+            )
+            .await
+            .unwrap();
+        if st == Some(ExecutionStatus::SUCCESS.code()) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "recovered parent did not finish: {st:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        tasks(&c, parent).await,
+        vec![
+            row("S", ExecutionStatus::SUCCESS),
+            row("T", ExecutionStatus::SUCCESS)
+        ],
+        "the SUB_PROCESS row itself is resubmitted, never invalidated"
+    );
+    let child_row: (i32, String, i32) = conn
+        .exec_first(
+            "SELECT state, history_cmd, run_times FROM t_ds_process_instance WHERE id = ?",
+            (child,),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        child_row,
+        (
+            ExecutionStatus::SUCCESS.code(),
+            "START_PROCESS,START_FAILURE_TASK_PROCESS".to_string(),
+            2
+        )
+    );
+    assert_eq!(
+        tasks(&c, child).await,
+        vec![
+            ("CA".to_string(), ExecutionStatus::FAILURE.code(), 0),
+            row("CA", ExecutionStatus::SUCCESS)
+        ]
+    );
+    let (map, s_id, failed_ca): (i32, i32, i32) = conn
+        .exec_first(
+            "SELECT r.id, r.parent_task_instance_id, t.id FROM t_ds_relation_process_instance r, t_ds_task_instance t \
+             WHERE r.process_instance_id = ? AND t.process_instance_id = r.process_instance_id AND t.flag = 0",
+            (child,),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let child_param: Option<String> = conn
+        .exec_first(
+            "SELECT command_param FROM t_ds_process_instance WHERE id = ?",
+            (child,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        child_param.unwrap(),
+        format!(
+            r#"{{"id":"{map}","parentProcessInstanceId":"{parent}","parentTaskInstanceId":"{s_id}","processInstanceId":"{child}","StartNodeIdList":"{failed_ca}"}}"#
+        ),
+        "the command's keys in order, as strings, StartNodeIdList last"
+    );
+    assert_eq!(
+        count(&c, "SELECT COUNT(*) FROM t_ds_relation_process_instance").await,
+        1
+    );
+    assert_eq!(
+        count(&c, "SELECT COUNT(*) FROM t_ds_process_instance").await,
+        2,
+        "no second child"
+    );
+    c.stop().await;
+}

@@ -423,11 +423,40 @@ impl Intake {
         let now = self.store.clock().now();
         let mut resets = Vec::new();
         let valid = self.store.find_valid_task_instances(p.id).await?;
+        // Upstream re-serialises its `Map<String, String>` in insertion order: the command's
+        // keys, then the instance's missing ones, `StartNodeIdList` (re-put) last.
+        let keys = |raw: Option<&str>| -> Vec<String> {
+            raw.and_then(|t| {
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(t).ok()
+            })
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+        };
+        let mut order = keys(cmd.command_param.as_deref());
+        for k in keys(p.command_param.as_deref()) {
+            if !order.contains(&k) {
+                order.push(k);
+            }
+        }
         let write_params = |params: &HashMap<String, String>| {
-            let map: serde_json::Map<String, serde_json::Value> = params
+            let last = "StartNodeIdList";
+            let mut map = serde_json::Map::new();
+            for k in order.iter().filter(|k| k.as_str() != last) {
+                if let Some(v) = params.get(k) {
+                    map.insert(k.clone(), serde_json::Value::String(v.clone()));
+                }
+            }
+            let mut rest: Vec<(&String, &String)> = params
                 .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .filter(|(k, _)| k.as_str() != last && !order.contains(k))
                 .collect();
+            rest.sort();
+            for (k, v) in rest {
+                map.insert(k.clone(), serde_json::Value::String(v.clone()));
+            }
+            if let Some(v) = params.get(last) {
+                map.insert(last.to_string(), serde_json::Value::String(v.clone()));
+            }
             serde_json::Value::Object(map).to_string()
         };
         let link = subprocess::sub_link(cmd.command_param.as_deref());
