@@ -39,24 +39,59 @@ impl NextFire for DailyMidnight {
     }
 }
 
-/// The fire-time source of one schedule's crontab.
-pub fn fire_times_for(crontab: &str) -> Result<Box<dyn NextFire + Send + Sync>, ComplementError> {
+/// Adapts a fire-time function on epoch milliseconds (the shape of a Quartz port's
+/// `next_after(after_ms, tz)`) to database wall-clock times, through the database clock.
+pub struct EpochFire<F> {
+    next_after_ms: F,
+    clock: crate::store::Clock,
+}
+
+impl<F: Fn(i64) -> Option<i64>> EpochFire<F> {
+    pub fn new(clock: crate::store::Clock, next_after_ms: F) -> Self {
+        EpochFire {
+            next_after_ms,
+            clock,
+        }
+    }
+}
+
+impl<F: Fn(i64) -> Option<i64>> NextFire for EpochFire<F> {
+    fn next_after(&self, after: NaiveDateTime) -> Option<NaiveDateTime> {
+        let ms = self.clock.from_db(after).timestamp_millis();
+        let next = (self.next_after_ms)(ms)?;
+        let utc = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(next)?;
+        Some(self.clock.to_db(utc))
+    }
+}
+
+/// The fire-time source of one schedule's crontab; `Ok(None)` for an expression that does
+/// not parse (upstream's `getSelfFireDateList` logs it and that schedule adds no date).
+#[allow(clippy::type_complexity)]
+pub fn fire_times_for(
+    crontab: &str,
+    clock: crate::store::Clock,
+) -> Result<Option<Box<dyn NextFire + Send + Sync>>, ComplementError> {
     if crontab.split_whitespace().collect::<Vec<_>>()
         == DEFAULT_CRON.split_whitespace().collect::<Vec<_>>()
     {
-        return Ok(Box::new(DailyMidnight));
+        return Ok(Some(Box::new(DailyMidnight)));
     }
-    // cron: wire crate::schedule::cron here at merge
-    // (CronExpression::parse(crontab) -> NextFire via next_after(after_ms, tz), with tz the
-    // database session's zone; an expression that does not parse contributes no dates, as
-    // upstream's getSelfFireDateList logs and skips it).
+    let _ = clock;
+    // cron: wire crate::schedule::cron here at merge, replacing the error below with:
+    //   let Ok(cron) = crate::schedule::cron::CronExpression::parse(crontab) else {
+    //       tracing::error!(crontab, "schedule cron does not parse; it adds no complement date");
+    //       return Ok(None);
+    //   };
+    //   Ok(Some(Box::new(EpochFire::new(clock, move |ms| cron.next_after(ms, <tz>)))))
+    // with <tz> the zone the database clock stands for (upstream: the JVM default zone).
     Err(ComplementError::CronUnavailable(crontab.to_string()))
 }
 
 /// Upstream `CronUtils.getSelfFireDateList(start, end, schedules)` (2.0.3-2.0.7): the fire
 /// times of every schedule inside the closed interval `[start, end]`, schedules concatenated
 /// in order (not sorted, not de-duplicated); `start == end` gives `[start]` whatever the cron.
-/// No schedule means the daily-midnight default.
+/// The caller passes [`DailyMidnight`] when the definition has no online schedule (and
+/// nothing for schedules whose cron does not parse).
 pub fn fire_date_list(
     start: NaiveDateTime,
     end: NaiveDateTime,
@@ -67,12 +102,6 @@ pub fn fire_date_list(
     }
     let from = start - Duration::seconds(1);
     let to = end + Duration::seconds(1);
-    let default: [&dyn NextFire; 1] = [&DailyMidnight];
-    let schedules = if schedules.is_empty() {
-        &default[..]
-    } else {
-        schedules
-    };
     let mut out = Vec::new();
     for s in schedules {
         let mut at = from;
@@ -180,7 +209,11 @@ mod tests {
 
     #[test]
     fn no_schedule_is_one_date_per_midnight_closed_interval() {
-        let list = fire_date_list(t("2024-01-01 00:00:00"), t("2024-01-03 00:00:00"), &[]);
+        let list = fire_date_list(
+            t("2024-01-01 00:00:00"),
+            t("2024-01-03 00:00:00"),
+            &[&DailyMidnight],
+        );
         assert_eq!(
             list,
             vec![
@@ -190,7 +223,11 @@ mod tests {
             ]
         );
         // Start and end inside days: only the midnights in between.
-        let list = fire_date_list(t("2024-01-01 10:00:00"), t("2024-01-03 09:00:00"), &[]);
+        let list = fire_date_list(
+            t("2024-01-01 10:00:00"),
+            t("2024-01-03 09:00:00"),
+            &[&DailyMidnight],
+        );
         assert_eq!(
             list,
             vec![t("2024-01-02 00:00:00"), t("2024-01-03 00:00:00")]
@@ -198,8 +235,15 @@ mod tests {
         // start == end: that date, whatever the cron says.
         let one = t("2024-01-01 10:00:00");
         assert_eq!(fire_date_list(one, one, &[]), vec![one]);
+        // Schedules whose cron does not parse add nothing (no fallback to the default).
+        assert!(fire_date_list(t("2024-01-01 00:00:00"), t("2024-01-03 00:00:00"), &[]).is_empty());
         // End before start: nothing.
-        assert!(fire_date_list(t("2024-01-03 00:00:00"), t("2024-01-01 00:00:00"), &[]).is_empty());
+        assert!(fire_date_list(
+            t("2024-01-03 00:00:00"),
+            t("2024-01-01 00:00:00"),
+            &[&DailyMidnight]
+        )
+        .is_empty());
     }
 
     #[test]
@@ -224,11 +268,42 @@ mod tests {
 
     #[test]
     fn default_cron_needs_no_port_others_do() {
-        assert!(fire_times_for("0 0 0 * * ? *").is_ok());
-        assert!(fire_times_for(" 0 0 0  * * ? * ").is_ok());
+        let clock = crate::store::Clock::from_offset_seconds(0);
+        assert!(matches!(
+            fire_times_for("0 0 0 * * ? *", clock),
+            Ok(Some(_))
+        ));
+        assert!(matches!(
+            fire_times_for(" 0 0 0  * * ? * ", clock),
+            Ok(Some(_))
+        ));
         assert_eq!(
-            fire_times_for("0 0 6 * * ? *").err(),
+            fire_times_for("0 0 6 * * ? *", clock).err(),
             Some(ComplementError::CronUnavailable("0 0 6 * * ? *".into()))
+        );
+    }
+
+    #[test]
+    fn epoch_adapter_works_in_database_time() {
+        // Every whole UTC hour, seen from a database 8 hours east of UTC.
+        let clock = crate::store::Clock::from_offset_seconds(8 * 3600);
+        let hourly = EpochFire::new(clock, |ms| Some((ms / 3_600_000 + 1) * 3_600_000));
+        assert_eq!(
+            hourly.next_after(t("2024-01-01 08:30:00")),
+            Some(t("2024-01-01 09:00:00"))
+        );
+        let list = fire_date_list(
+            t("2024-01-01 08:00:00"),
+            t("2024-01-01 10:00:00"),
+            &[&hourly],
+        );
+        assert_eq!(
+            list,
+            vec![
+                t("2024-01-01 08:00:00"),
+                t("2024-01-01 09:00:00"),
+                t("2024-01-01 10:00:00")
+            ]
         );
     }
 

@@ -1551,11 +1551,19 @@ impl Workflow {
             .await
             .map_err(|e| e.to_string())?;
         self.complement_dates = {
-            let mut sources = Vec::with_capacity(schedules.len());
+            let clock = *self.store.clock();
+            let mut sources: Vec<Box<dyn super::complement::NextFire + Send + Sync>> =
+                Vec::with_capacity(schedules.len().max(1));
+            if schedules.is_empty() {
+                // No online schedule: upstream's default cron, every midnight.
+                sources.push(Box::new(super::complement::DailyMidnight));
+            }
             for s in &schedules {
-                sources.push(
-                    super::complement::fire_times_for(&s.crontab).map_err(|e| e.to_string())?,
-                );
+                if let Some(source) = super::complement::fire_times_for(&s.crontab, clock)
+                    .map_err(|e| e.to_string())?
+                {
+                    sources.push(source);
+                }
             }
             let refs: Vec<&dyn super::complement::NextFire> = sources
                 .iter()
