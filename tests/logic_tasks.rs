@@ -281,6 +281,27 @@ async fn dependent_waits_for_the_other_workflow_and_ends_promptly() {
         tasks(&c, id).await,
         vec![row("D", ExecutionStatus::FAILURE)]
     );
+
+    // Scheduled runs: the business date is the schedule time. `last1Days` of 2019-02-05 is
+    // 2019-02-04, where the upstream workflow has a scheduled run (found by schedule_time).
+    let waiter_yesterday = &wfs[4];
+    for (wf, at) in [
+        (upstream, "2019-02-04 10:00:00"),
+        (waiter_yesterday, "2019-02-05 00:00:00"),
+    ] {
+        conn.exec_drop(
+            "INSERT INTO t_ds_command (command_type, process_definition_code, process_definition_version, process_instance_id, command_param, task_depend_type, failure_strategy, warning_type, warning_group_id, schedule_time, start_time, executor_id, update_time, process_instance_priority, worker_group, dry_run) \
+             VALUES (6, ?, ?, 0, '{}', 2, 1, 0, 0, ?, NOW(), 1, NOW(), 2, 'default', 0)",
+            (wf.definition_code, wf.definition_version, at),
+        )
+        .await
+        .unwrap();
+        let (_, state) = c
+            .wait_for_end(wf.definition_code, Duration::from_secs(30), |_| {})
+            .await
+            .unwrap();
+        assert_eq!(state, ExecutionStatus::SUCCESS, "{at}");
+    }
     c.stop().await;
 }
 
