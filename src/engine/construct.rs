@@ -80,16 +80,22 @@ pub fn new_process_instance(
             return Err(ConstructError::MissingStartNodes(t));
         }
     }
-    let start_params = params
-        .get("StartParams")
-        .and_then(|s| serde_json::from_str::<HashMap<String, Value>>(s).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| match v {
-            Value::String(s) => (k, s),
-            other => (k, other.to_string()),
-        })
-        .collect::<HashMap<_, _>>();
+    // Start-up parameters, then a sub-process's `fatherParams` over them (upstream
+    // `setGlobalParamIfCommanded`; null values override nothing).
+    let embedded = |key: &str| {
+        params
+            .get(key)
+            .and_then(|s| serde_json::from_str::<HashMap<String, Value>>(s).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k, s)),
+                Value::Null => None,
+                other => Some((k, other.to_string())),
+            })
+    };
+    let mut start_params: HashMap<String, String> = embedded("StartParams").collect();
+    start_params.extend(embedded("fatherParams"));
     let global_params = cure_global_params(
         def.global_params.as_deref(),
         &start_params,

@@ -9,10 +9,13 @@
 //! does, so the worker keeps resending until the owning master has the instance loaded.
 
 pub mod alert;
+pub mod complement;
 pub mod construct;
 pub mod dag;
+pub mod dependent;
 pub mod expr;
 pub mod logic;
+pub mod subprocess;
 mod workflow;
 
 pub use workflow::Event;
@@ -112,6 +115,7 @@ impl Engine {
             slot: deps.slot,
             instances: instances.clone(),
             skip: HashSet::new(),
+            features: workflow::Features::default(),
         };
         let handle = tokio::spawn(intake.run(stop));
         (Engine { instances }, handle)
@@ -180,11 +184,14 @@ async fn route(mut inbound: mpsc::Receiver<Inbound>, instances: Instances) {
                 (result.process_instance_id, Event::Result { result, link })
             }
             Command::StateEvent(ev) => {
-                if ev.dest_task_instance_id != 0 {
-                    debug!(?ev, "task-level state events are not handled yet");
-                    continue;
-                }
-                (ev.dest_process_instance_id, Event::ProcessStateChange)
+                // Upstream `StateEventProcessor`: a task-level event is a TASK_STATE_CHANGE
+                // (a sub-process child ended), a process-level one a PROCESS_STATE_CHANGE.
+                let event = if ev.dest_task_instance_id != 0 {
+                    Event::TaskStateChange(ev.dest_task_instance_id)
+                } else {
+                    Event::ProcessStateChange
+                };
+                (ev.dest_process_instance_id, event)
             }
             Command::TaskKillResponse(response) => (
                 response.process_instance_id,
@@ -221,10 +228,19 @@ struct Intake {
     instances: Instances,
     /// Commands this master cannot run yet, left for a master that can.
     skip: HashSet<i32>,
+    features: workflow::Features,
 }
 
 impl Intake {
     async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        match self.store.schema_version().await {
+            Ok(v) => {
+                self.features.last24 = dependent::Last24Hours::for_patch(v.patch());
+            }
+            Err(e) => {
+                warn!(error = %e, "schema version unreadable; 2.0.5 rules for dependent dates")
+            }
+        }
         let mut failures = 0u32;
         loop {
             if *stop.borrow() {
@@ -275,14 +291,23 @@ impl Intake {
                 return Ok(true);
             }
         };
+        // Any type naming an existing instance resumes it (sub-process commands for an
+        // existing child carry the parent's current type, e.g. RECOVER_SUSPENDED_PROCESS).
         match cmd.command_type {
             CommandType::START_PROCESS
             | CommandType::START_CURRENT_TASK_PROCESS
-            | CommandType::SCHEDULER => {}
-            CommandType::RECOVER_TOLERANCE_FAULT_PROCESS
+            | CommandType::SCHEDULER
+            | CommandType::COMPLEMENT_DATA
+                if cmd.process_instance_id == 0 => {}
+            CommandType::START_PROCESS
+            | CommandType::START_CURRENT_TASK_PROCESS
+            | CommandType::SCHEDULER
+            | CommandType::COMPLEMENT_DATA
+            | CommandType::RECOVER_TOLERANCE_FAULT_PROCESS
             | CommandType::RECOVER_SUSPENDED_PROCESS
             | CommandType::START_FAILURE_TASK_PROCESS
-            | CommandType::REPEAT_RUNNING => return self.resume(cmd).await,
+            | CommandType::REPEAT_RUNNING
+            | CommandType::RECOVER_WAITING_THREAD => return self.resume(cmd).await,
             _ => {
                 warn!(command_id = cmd.id, command_type = %cmd.command_type, "command type not supported yet; left in t_ds_command");
                 self.skip.insert(cmd.id);
@@ -310,7 +335,13 @@ impl Intake {
         let suffix = construct::name_suffix(clock.wall(now_utc));
         let instance =
             match construct::new_process_instance(&cmd, &definition, &self.host, now, &suffix) {
-                Ok(i) => i,
+                Ok(mut i) => {
+                    if let Some(link) = subprocess::sub_link(cmd.command_param.as_deref()) {
+                        return self.start_child(&cmd, i, definition, link).await;
+                    }
+                    i.is_sub_process = Some(crate::model::Flag::NO);
+                    i
+                }
                 Err(e) => {
                     warn!(command_id = cmd.id, error = %e, "command cannot start");
                     self.store
@@ -328,15 +359,7 @@ impl Intake {
                     "command handled"
                 );
                 debug_assert_eq!(instance.state, Some(ExecutionStatus::RUNNING_EXECUTION));
-                workflow::Workflow::spawn(
-                    self.store.clone(),
-                    self.dispatcher.clone(),
-                    self.instances.clone(),
-                    instance,
-                    definition,
-                    self.host.clone(),
-                    false,
-                );
+                workflow::Workflow::spawn(self.runtime(), instance, definition, false);
             }
             HandleOutcome::Lost => {
                 info!(command_id = cmd.id, "another master took the command first");
@@ -400,16 +423,76 @@ impl Intake {
         let now = self.store.clock().now();
         let mut resets = Vec::new();
         let valid = self.store.find_valid_task_instances(p.id).await?;
+        // Upstream re-serialises its `Map<String, String>` in insertion order: the command's
+        // keys, then the instance's missing ones, `StartNodeIdList` (re-put) last.
+        let keys = |raw: Option<&str>| -> Vec<String> {
+            raw.and_then(|t| {
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(t).ok()
+            })
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+        };
+        let mut order = keys(cmd.command_param.as_deref());
+        for k in keys(p.command_param.as_deref()) {
+            if !order.contains(&k) {
+                order.push(k);
+            }
+        }
         let write_params = |params: &HashMap<String, String>| {
-            let map: serde_json::Map<String, serde_json::Value> = params
+            let last = "StartNodeIdList";
+            let mut map = serde_json::Map::new();
+            for k in order.iter().filter(|k| k.as_str() != last) {
+                if let Some(v) = params.get(k) {
+                    map.insert(k.clone(), serde_json::Value::String(v.clone()));
+                }
+            }
+            let mut rest: Vec<(&String, &String)> = params
                 .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .filter(|(k, _)| k.as_str() != last && !order.contains(k))
                 .collect();
+            rest.sort();
+            for (k, v) in rest {
+                map.insert(k.clone(), serde_json::Value::String(v.clone()));
+            }
+            if let Some(v) = params.get(last) {
+                map.insert(last.to_string(), serde_json::Value::String(v.clone()));
+            }
             serde_json::Value::Object(map).to_string()
         };
+        let link = subprocess::sub_link(cmd.command_param.as_deref());
+        if link.is_some() {
+            // A sub-process command for an existing child: the child keeps the command's
+            // parameters and (2.0.3+) the parent's globals first.
+            p.command_param = cmd.command_param.clone();
+            if let Some(parent_id) = link.as_ref().and_then(|l| l.parent_instance_id) {
+                if let Some(parent) = self.store.find_process_instance(parent_id).await? {
+                    p.global_params = Some(subprocess::join_global_params(
+                        parent.global_params.as_deref(),
+                        p.global_params.as_deref(),
+                    ));
+                }
+            }
+        }
         match cmd.command_type {
             CommandType::RECOVER_TOLERANCE_FAULT_PROCESS => {
                 p.recovery = Some(crate::model::Flag::YES);
+            }
+            CommandType::COMPLEMENT_DATA => {
+                // Only when a complement command names an existing instance: its valid rows
+                // become history.
+                resets.extend(
+                    valid
+                        .iter()
+                        .map(|t| crate::store::TaskReset::Invalidate(t.id)),
+                );
+                p.state = Some(ExecutionStatus::RUNNING_EXECUTION);
+            }
+            CommandType::RECOVER_WAITING_THREAD
+            | CommandType::START_PROCESS
+            | CommandType::START_CURRENT_TASK_PROCESS
+            | CommandType::SCHEDULER => {
+                // Upstream's default branch: the named instance runs again as it is.
+                p.state = Some(ExecutionStatus::RUNNING_EXECUTION);
             }
             CommandType::RECOVER_SUSPENDED_PROCESS | CommandType::START_FAILURE_TASK_PROCESS => {
                 let wanted: &[ExecutionStatus] =
@@ -463,20 +546,100 @@ impl Intake {
             Some(h) => format!("{h},{}", cmd.command_type.name()),
             None => cmd.command_type.name().to_string(),
         });
+        if let Some(t) = cmd.schedule_time {
+            p.schedule_time = Some(t);
+        }
         if !self.store.recover_instance(cmd.id, &p, &resets).await? {
             info!(command_id = cmd.id, "another master took the command first");
             return Ok(true);
         }
+        if let Some(mut map) = link.as_ref().and_then(|l| l.map) {
+            map.process_instance_id = p.id;
+            self.store.update_process_instance_map(&map).await?;
+        }
         info!(command_id = cmd.id, process_instance_id = p.id, command_type = %cmd.command_type, "instance taken over");
-        workflow::Workflow::spawn(
-            self.store.clone(),
-            self.dispatcher.clone(),
-            self.instances.clone(),
-            p,
-            definition,
-            self.host.clone(),
-            true,
-        );
+        workflow::Workflow::spawn(self.runtime(), p, definition, true);
+        self.wake_parent(&link);
         Ok(true)
+    }
+
+    /// A sub-process command that creates its child (upstream `handleCommand` +
+    /// `setSubProcessParam`): the child is a sub-process with the parent's globals first, its
+    /// `command_param` gets its own id, and the relation row points at it, in the transaction
+    /// that takes the command.
+    async fn start_child(
+        &mut self,
+        cmd: &crate::store::CommandRow,
+        mut instance: crate::store::ProcessInstance,
+        definition: crate::store::ProcessDefinition,
+        link: subprocess::SubLink,
+    ) -> crate::store::Result<bool> {
+        instance.is_sub_process = Some(if link.fills_child_id {
+            crate::model::Flag::YES
+        } else {
+            crate::model::Flag::NO
+        });
+        if let Some(parent_id) = link.parent_instance_id {
+            match self.store.find_process_instance(parent_id).await? {
+                Some(parent) => {
+                    instance.global_params = Some(subprocess::join_global_params(
+                        parent.global_params.as_deref(),
+                        instance.global_params.as_deref(),
+                    ));
+                }
+                None => warn!(
+                    command_id = cmd.id,
+                    parent_id, "sub-process command names a parent that does not exist"
+                ),
+            }
+        }
+        let raw = cmd.command_param.clone();
+        let fills = link.fills_child_id;
+        let started = self
+            .store
+            .start_sub_instance(
+                cmd.id,
+                instance,
+                |id| fills.then(|| subprocess::child_param_with_id(raw.as_deref(), id)),
+                link.map,
+            )
+            .await?;
+        let Some(instance) = started else {
+            info!(command_id = cmd.id, "another master took the command first");
+            return Ok(true);
+        };
+        info!(
+            command_id = cmd.id,
+            process_instance_id = instance.id,
+            parent = ?link.parent_instance_id,
+            "sub-process instance started"
+        );
+        workflow::Workflow::spawn(self.runtime(), instance, definition, false);
+        self.wake_parent(&Some(link));
+        Ok(true)
+    }
+
+    fn runtime(&self) -> workflow::Runtime {
+        workflow::Runtime {
+            store: self.store.clone(),
+            dispatcher: self.dispatcher.clone(),
+            instances: self.instances.clone(),
+            host: self.host.clone(),
+            features: self.features,
+        }
+    }
+
+    /// When the parent of a child we just started runs here, its SUB_PROCESS task learns at
+    /// once that the child exists (a parent on another master polls or is told at the end).
+    fn wake_parent(&self, link: &Option<subprocess::SubLink>) {
+        let Some(map) = link.as_ref().and_then(|l| l.map) else {
+            return;
+        };
+        if let Some(tx) = self.instances.get(map.parent_process_instance_id) {
+            let task = map.parent_task_instance_id;
+            tokio::spawn(async move {
+                let _ = tx.send(Event::TaskStateChange(task)).await;
+            });
+        }
     }
 }

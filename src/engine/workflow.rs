@@ -52,6 +52,48 @@ pub enum Event {
     ProcessTimeout,
     /// A task's definition timeout has passed since it started (WARN / WARNFAILED alert).
     TaskTimeout(i32),
+    /// TASK_STATE_CHANGE for one of our task instances: a SUB_PROCESS child was created or
+    /// finished (from this master or, as STATE_EVENT_REQUEST, from another one).
+    TaskStateChange(i32),
+    /// The slow safety poll of a SUB_PROCESS task (covers a lost child notification).
+    SubProcessPoll(i32),
+    /// The re-check deadline of waiting DEPENDENT tasks.
+    DependentTimer,
+    /// Another workflow on this master ended: waiting DEPENDENT tasks may be decided now.
+    DependencyEnded,
+}
+
+/// What every workflow actor shares with the rest of the master.
+#[derive(Clone)]
+pub(crate) struct Runtime {
+    pub store: Store,
+    pub dispatcher: Dispatcher,
+    pub instances: Instances,
+    /// Our `ip:port`.
+    pub host: String,
+    pub features: Features,
+}
+
+/// Behaviour that depends on the cluster's release (read once from `t_ds_version`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Features {
+    pub last24: super::dependent::Last24Hours,
+}
+
+/// How often a waiting DEPENDENT task reads its dependencies again (they may run on another
+/// master, which tells nobody). Upstream polls every state-wheel tick (5 s); this is a
+/// deadline armed only while some dependent task of the instance waits.
+const DEPENDENT_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Safety poll of a SUB_PROCESS task whose child's end notification might have been lost
+/// (fire-and-forget frames between masters); the notification is the normal path.
+const SUB_PROCESS_POLL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A SUB_PROCESS task in flight.
+#[derive(Debug, Clone, Default)]
+struct SubRun {
+    /// READY_STOP was sent to the child.
+    stop_sent: bool,
 }
 
 /// How long a dispatch write may wait for the task's ACK to carry it (one UPDATE instead of
@@ -91,19 +133,31 @@ pub(crate) struct Workflow {
     /// finishing a task never recurses into submitting its successors).
     pending: Vec<i32>,
     tx: mpsc::Sender<Event>,
+    features: Features,
+    /// Running SUB_PROCESS tasks by task instance id.
+    subs: HashMap<i32, SubRun>,
+    /// Waiting DEPENDENT tasks by task instance id.
+    dependents: HashMap<i32, super::dependent::DependentRun>,
+    dependent_timer_armed: bool,
+    /// The complement date list of a complement instance (empty otherwise).
+    complement_dates: Vec<chrono::NaiveDateTime>,
 }
 
 impl Workflow {
     /// Spawns the actor for a freshly started instance and registers it in the exec map.
     pub(crate) fn spawn(
-        store: Store,
-        dispatcher: Dispatcher,
-        instances: Instances,
+        rt: Runtime,
         instance: ProcessInstance,
         definition: ProcessDefinition,
-        host: String,
         resumed: bool,
     ) {
+        let Runtime {
+            store,
+            dispatcher,
+            instances,
+            host,
+            features,
+        } = rt;
         let (tx, rx) = mpsc::channel(1024);
         instances.register(instance.id, tx.clone());
         let span = tracing::info_span!("workflow", process_instance_id = instance.id);
@@ -127,6 +181,11 @@ impl Workflow {
             tenant: None,
             pending: Vec::new(),
             tx,
+            features,
+            subs: HashMap::new(),
+            dependents: HashMap::new(),
+            dependent_timer_armed: false,
+            complement_dates: Vec::new(),
         };
         tokio::spawn(wf.run(rx).instrument(span));
     }
@@ -184,6 +243,7 @@ impl Workflow {
             resumed = self.resumed,
             "workflow started"
         );
+        self.init_complement().await?;
         if self.resumed {
             self.load_task_instances().await?;
         }
@@ -218,6 +278,34 @@ impl Workflow {
             Event::TaskTimeout(id) => self.on_task_timeout(id).await,
             Event::WorkerLost(host) => {
                 self.fail_over_tasks_on(&host).await;
+                Ok(())
+            }
+            Event::TaskStateChange(id) => {
+                if self.subs.contains_key(&id) {
+                    self.poll_sub_process(id).await;
+                } else if self.dependents.contains_key(&id) {
+                    self.evaluate_dependents().await;
+                }
+                Ok(())
+            }
+            Event::SubProcessPoll(id) => {
+                if self.subs.contains_key(&id) {
+                    self.poll_sub_process(id).await;
+                    if self.subs.contains_key(&id) {
+                        self.arm_sub_process_poll(id);
+                    }
+                }
+                Ok(())
+            }
+            Event::DependentTimer => {
+                self.dependent_timer_armed = false;
+                self.evaluate_dependents().await;
+                Ok(())
+            }
+            Event::DependencyEnded => {
+                if !self.dependents.is_empty() {
+                    self.evaluate_dependents().await;
+                }
                 Ok(())
             }
         };
@@ -325,8 +413,16 @@ impl Workflow {
             self.run_switch(id, &node).await;
             return Ok(());
         }
+        if task.task_type.eq_ignore_ascii_case("SUB_PROCESS") {
+            self.start_sub_process(id, &node).await;
+            return Ok(());
+        }
+        if task.task_type.eq_ignore_ascii_case("DEPENDENT") {
+            self.start_dependent(id, &node).await;
+            return Ok(());
+        }
         if crate::model::is_master_side_task(&task.task_type) {
-            warn!(task_type = %task.task_type, "logic tasks are not supported yet; the task fails");
+            warn!(task_type = %task.task_type, "unknown logic task type; the task fails");
             self.finish_task_locally(id, ExecutionStatus::FAILURE).await;
             return Ok(());
         }
@@ -415,8 +511,10 @@ impl Workflow {
                         self.failed.insert(t.task_code);
                     }
                 }
+                // Logic tasks (DEPENDENT carries the master's address) run here again.
                 ExecutionStatus::RUNNING_EXECUTION | ExecutionStatus::DELAY_EXECUTION
-                    if t.host.as_deref().is_some_and(|h| !h.is_empty()) =>
+                    if t.host.as_deref().is_some_and(|h| !h.is_empty())
+                        && !crate::model::is_master_side_task(&t.task_type) =>
                 {
                     self.active.insert(t.id);
                     let host = t.host.clone().unwrap_or_default();
@@ -497,7 +595,13 @@ impl Workflow {
             schedule_time: to_utc(self.instance.schedule_time),
             global_params: self.instance.global_params.clone(),
             executor_id: self.instance.executor_id,
-            cmd_type_if_complement: self.instance.command_type.map(|c| c.code()).unwrap_or(0),
+            cmd_type_if_complement: if super::complement::is_complement(
+                self.instance.history_cmd.as_deref(),
+            ) {
+                crate::model::CommandType::COMPLEMENT_DATA.code()
+            } else {
+                self.instance.command_type.map(|c| c.code()).unwrap_or(0)
+            },
             tenant_code: Some(tenant.tenant_code.clone()),
             queue: tenant.queue.clone(),
             project_code: self.definition.project_code,
@@ -790,19 +894,22 @@ impl Workflow {
         let states: Vec<ExecutionStatus> = self.tasks.values().filter_map(|t| t.state).collect();
         match s {
             ExecutionStatus::READY_PAUSE => {
-                return if states.contains(&ExecutionStatus::PAUSE) {
+                return if states.contains(&ExecutionStatus::PAUSE) || !self.complement_end() {
                     ExecutionStatus::PAUSE
                 } else {
                     ExecutionStatus::SUCCESS
                 }
             }
             ExecutionStatus::READY_STOP => {
-                return if states.iter().any(|s| {
-                    matches!(
-                        s,
-                        ExecutionStatus::STOP | ExecutionStatus::KILL | ExecutionStatus::FAILURE
-                    )
-                }) {
+                return if !self.complement_end()
+                    || states.iter().any(|s| {
+                        matches!(
+                            s,
+                            ExecutionStatus::STOP
+                                | ExecutionStatus::KILL
+                                | ExecutionStatus::FAILURE
+                        )
+                    }) {
                     ExecutionStatus::STOP
                 } else {
                     ExecutionStatus::SUCCESS
@@ -860,6 +967,30 @@ impl Workflow {
                 error!(error = %e, "could not write the workflow's alert");
             }
         }
+        if let Err(e) = self.chain_complement(state).await {
+            error!(error = %e, "could not create the next complement command");
+        }
+        if self.instance.is_sub_process == Some(crate::model::Flag::YES) {
+            self.notify_parent(state).await;
+        }
+        // Dependent tasks of other workflows here may be waiting for this one.
+        let me = self.instance.id;
+        let instances = self.instances.clone();
+        tokio::spawn(async move {
+            let senders: Vec<mpsc::Sender<Event>> = instances
+                .inner
+                .lock()
+                .map(|m| {
+                    m.iter()
+                        .filter(|(id, _)| **id != me)
+                        .map(|(_, tx)| tx.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for tx in senders {
+                let _ = tx.try_send(Event::DependencyEnded);
+            }
+        });
     }
 
     /// The end-of-workflow alert row (the alert server sends it).
@@ -1170,6 +1301,26 @@ impl Workflow {
         if task.state.is_some_and(|s| s.is_finished()) {
             return Ok(());
         }
+        let strategy = self
+            .dag
+            .nodes
+            .get(&task.task_code)
+            .and_then(|n| n.definition.timeout_notify_strategy);
+        if strategy == Some(crate::model::TaskTimeoutStrategy::FAILED) {
+            // 2.0.5: FAILED means the processor's TIMEOUT action and no alert. Only logic
+            // tasks arm this deadline (the worker enforces its own tasks' timeouts).
+            if self.dependents.remove(&id).is_some() {
+                warn!(task_instance_id = id, "dependent task timed out; it fails");
+                self.finish_task_locally(id, ExecutionStatus::FAILURE).await;
+            } else if self.subs.contains_key(&id) {
+                warn!(
+                    task_instance_id = id,
+                    "sub-process task timed out; its child is stopped"
+                );
+                self.stop_child(id).await;
+            }
+            return Ok(());
+        }
         let clock = *self.store.clock();
         let content = super::alert::task_timeout_content(
             &self.instance,
@@ -1334,6 +1485,15 @@ impl Workflow {
             let Some(task) = self.tasks.get(&id).cloned() else {
                 continue;
             };
+            if self.subs.contains_key(&id) {
+                // The child stops; its end (STOP/KILL...) becomes this task's state.
+                self.stop_child(id).await;
+                continue;
+            }
+            if self.dependents.remove(&id).is_some() {
+                self.finish_task_locally(id, ExecutionStatus::KILL).await;
+                continue;
+            }
             match task.host.as_deref().filter(|h| !h.is_empty()) {
                 None => {
                     self.dispatcher.cancel(id);
@@ -1366,4 +1526,571 @@ fn worker_host(link: &Link, reported: Option<&str>, dispatched: Option<&str>) ->
 
 fn task_code_of(tasks: &HashMap<i32, TaskInstance>, id: i32) -> Option<i64> {
     tasks.get(&id).map(|t| t.task_code)
+}
+
+/// SUB_PROCESS, DEPENDENT and complement data (workflow-execution.md 3.8, 3.9;
+/// master-lifecycle.md 4 and 5).
+impl Workflow {
+    /// Upstream `initTaskQueue` for complement instances: the date list from the instance's
+    /// own `complementStartDate/EndDate` and the definition's online schedules; the instance
+    /// takes the first date as its schedule time, with globals cured for it.
+    async fn init_complement(&mut self) -> Result<(), String> {
+        if !super::complement::is_complement(self.instance.history_cmd.as_deref())
+            || self.instance.is_sub_process == Some(crate::model::Flag::YES)
+        {
+            return Ok(());
+        }
+        let Some((start, end)) = super::complement::range(self.instance.command_param.as_deref())
+        else {
+            warn!("complement instance without a readable complementStartDate/EndDate");
+            return Ok(());
+        };
+        let schedules = self
+            .store
+            .find_release_schedules(self.definition.code)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.complement_dates = {
+            let clock = *self.store.clock();
+            let mut sources: Vec<Box<dyn super::complement::NextFire + Send + Sync>> =
+                Vec::with_capacity(schedules.len().max(1));
+            if schedules.is_empty() {
+                // No online schedule: upstream's default cron, every midnight.
+                sources.push(Box::new(super::complement::DailyMidnight));
+            }
+            for s in &schedules {
+                if let Some(source) = super::complement::fire_times_for(&s.crontab, clock)
+                    .map_err(|e| e.to_string())?
+                {
+                    sources.push(source);
+                }
+            }
+            let refs: Vec<&dyn super::complement::NextFire> = sources
+                .iter()
+                .map(|b| b.as_ref() as &dyn super::complement::NextFire)
+                .collect();
+            super::complement::fire_date_list(start, end, &refs)
+        };
+        info!(dates = self.complement_dates.len(), "complement date list");
+        let Some(first) = self.complement_dates.first().copied() else {
+            return Ok(());
+        };
+        let globals = construct::cure_global_params(
+            self.definition.global_params.as_deref(),
+            &HashMap::new(),
+            crate::model::CommandType::COMPLEMENT_DATA,
+            Some(first),
+            self.store.clock().now(),
+        )
+        .map_err(|e| e.to_string())?;
+        self.instance.schedule_time = Some(first);
+        if globals.is_some() {
+            self.instance.global_params = globals.clone();
+        }
+        self.store
+            .update_schedule_time(self.instance.id, first, globals)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn complement_end(&self) -> bool {
+        super::complement::is_complement_end(
+            self.instance.history_cmd.as_deref(),
+            self.instance.command_param.as_deref(),
+            self.instance.schedule_time,
+        )
+    }
+
+    /// Upstream `processComplementData`: after a successful complement instance that is not
+    /// at its last date, a COMPLEMENT_DATA command for the next date.
+    async fn chain_complement(&self, state: ExecutionStatus) -> Result<(), String> {
+        if !super::complement::is_complement(self.instance.history_cmd.as_deref())
+            || self.instance.is_sub_process == Some(crate::model::Flag::YES)
+            || !state.is_success()
+        {
+            return Ok(());
+        }
+        let Some(current) = self.instance.schedule_time else {
+            return Ok(());
+        };
+        let Some(next) = super::complement::next_date(&self.complement_dates, current) else {
+            info!("complement finished its last date");
+            return Ok(());
+        };
+        let now = self.store.clock().now();
+        let i = &self.instance;
+        let command = super::subprocess::NewCommand {
+            command_type: crate::model::CommandType::COMPLEMENT_DATA,
+            process_definition_code: i.process_definition_code,
+            process_definition_version: i.process_definition_version,
+            process_instance_id: 0,
+            command_param: Some(super::complement::next_command_param(
+                i.command_param.as_deref(),
+                next,
+            )),
+            task_depend_type: i.task_depend_type,
+            failure_strategy: i.failure_strategy,
+            warning_type: i.warning_type,
+            warning_group_id: i.warning_group_id,
+            schedule_time: Some(next),
+            start_time: now,
+            update_time: now,
+            executor_id: i.executor_id,
+            process_instance_priority: i.process_instance_priority,
+            worker_group: i.worker_group.clone(),
+            environment_code: i.environment_code,
+            dry_run: i.dry_run,
+        };
+        let id = self
+            .store
+            .insert_command(&command)
+            .await
+            .map_err(|e| e.to_string())?;
+        info!(command_id = id, next = %next, "complement continues with the next date");
+        Ok(())
+    }
+
+    /// SUB_PROCESS submit (`createSubWorkProcess`): the relation row and the child's command;
+    /// the task then waits for the child, as RUNNING_EXECUTION once the child exists.
+    async fn start_sub_process(&mut self, id: i32, node: &crate::store::TaskDefinition) {
+        if let Err(e) = self.create_child(id, node).await {
+            error!(task_instance_id = id, error = %e, "sub-process could not be started; the task fails");
+            self.finish_task_locally(id, ExecutionStatus::FAILURE).await;
+            return;
+        }
+        self.active.insert(id);
+        self.subs.insert(id, SubRun::default());
+        self.arm_sub_process_poll(id);
+        self.poll_sub_process(id).await;
+    }
+
+    async fn create_child(
+        &mut self,
+        id: i32,
+        node: &crate::store::TaskDefinition,
+    ) -> Result<(), String> {
+        let Some(task) = self.tasks.get(&id).cloned() else {
+            return Err(format!("task instance {id} is not loaded"));
+        };
+        let child_code = crate::store::TaskParams::parse(node.task_params.as_deref())
+            .map_err(|e| format!("task_params: {}", e.0))?
+            .process_definition_code()
+            .ok_or("task_params name no processDefinitionCode")?;
+        let child_version = self
+            .store
+            .current_definition_version(child_code)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("child process definition {child_code} does not exist"))?;
+        let parent_id = self.instance.id;
+        let existing = self
+            .store
+            .find_process_instance_map_by_parent(parent_id, id)
+            .await
+            .map_err(|e| e.to_string())?;
+        if existing.is_some()
+            && self.instance.command_type
+                == Some(crate::model::CommandType::RECOVER_TOLERANCE_FAULT_PROCESS)
+        {
+            // Fault-tolerance recovery: the child was requested before.
+            return Ok(());
+        }
+        let map = match existing {
+            Some(m) => m,
+            None => self.new_relation(&task).await?,
+        };
+        let child = if map.process_instance_id != 0 {
+            self.store
+                .find_process_instance(map.process_instance_id)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|c| c.id)
+        } else {
+            None
+        };
+        let father = super::subprocess::father_params(
+            node.task_params.as_deref(),
+            self.instance.global_params.as_deref(),
+        );
+        let param = super::subprocess::child_command_param(&map, &self.instance, &father);
+        let now = self.store.clock().now();
+        let command = super::subprocess::child_command(
+            &self.instance,
+            &task,
+            (child_code, child_version),
+            child,
+            param,
+            now,
+        );
+        if let Some(group) = self.definition.warning_group_id {
+            self.store
+                .set_definition_warning_group(child_code, group)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(child) = child {
+            self.store
+                .update_process_state(child, ExecutionStatus::RUNNING_EXECUTION, None)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let command_id = self
+            .store
+            .insert_command(&command)
+            .await
+            .map_err(|e| e.to_string())?;
+        info!(
+            task_instance_id = id,
+            command_id,
+            command_type = %command.command_type,
+            child = ?child,
+            "sub-process command created"
+        );
+        Ok(())
+    }
+
+    /// The relation row of a new SUB_PROCESS task: a rerun re-points the row of the same-named
+    /// task of the previous run (re-using its child); otherwise a new row without child.
+    async fn new_relation(
+        &self,
+        task: &TaskInstance,
+    ) -> Result<crate::store::ProcessInstanceMap, String> {
+        let parent_id = self.instance.id;
+        if self.instance.command_type == Some(crate::model::CommandType::REPEAT_RUNNING) {
+            let history = self
+                .store
+                .find_all_task_instances(parent_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            for old in history
+                .iter()
+                .filter(|t| t.flag == Some(crate::model::Flag::NO) && t.name == task.name)
+            {
+                if let Some(mut m) = self
+                    .store
+                    .find_process_instance_map_by_parent(parent_id, old.id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    m.parent_task_instance_id = task.id;
+                    self.store
+                        .update_process_instance_map(&m)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    return Ok(m);
+                }
+            }
+        }
+        let mut m = crate::store::ProcessInstanceMap {
+            id: 0,
+            parent_process_instance_id: parent_id,
+            parent_task_instance_id: task.id,
+            process_instance_id: 0,
+        };
+        m.id = self
+            .store
+            .insert_process_instance_map(&m)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(m)
+    }
+
+    fn arm_sub_process_poll(&self, id: i32) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(SUB_PROCESS_POLL).await;
+            let _ = tx.send(Event::SubProcessPoll(id)).await;
+        });
+    }
+
+    /// Upstream `SubTaskProcessor.runTask`: RUNNING_EXECUTION once the child exists; the
+    /// child's state once it is finished.
+    async fn poll_sub_process(&mut self, id: i32) {
+        let Some(map) = self
+            .store
+            .find_process_instance_map_by_parent(self.instance.id, id)
+            .await
+            .unwrap_or_else(|e| {
+                warn!(task_instance_id = id, error = %e, "reading the sub-process link");
+                None
+            })
+        else {
+            return;
+        };
+        if map.process_instance_id == 0 {
+            return;
+        }
+        let now = self.store.clock().now();
+        let state = self.tasks.get(&id).and_then(|t| t.state);
+        if state.is_some_and(|s| s.is_finished()) {
+            self.subs.remove(&id);
+            return;
+        }
+        if state != Some(ExecutionStatus::RUNNING_EXECUTION) {
+            if let Err(e) = self.store.update_logic_task_started(id, None, now).await {
+                error!(task_instance_id = id, error = %e, "could not record the sub-process start");
+            }
+            if let Some(t) = self.tasks.get_mut(&id) {
+                t.state = Some(ExecutionStatus::RUNNING_EXECUTION);
+                t.start_time = Some(now);
+            }
+            info!(
+                task_instance_id = id,
+                child = map.process_instance_id,
+                "sub-process child exists"
+            );
+            if let Some(node) = self
+                .tasks
+                .get(&id)
+                .and_then(|t| self.dag.nodes.get(&t.task_code))
+            {
+                let node = node.definition.clone();
+                self.arm_logic_timeout(id, &node, now);
+            }
+        }
+        let child = match self
+            .store
+            .find_process_instance(map.process_instance_id)
+            .await
+        {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(task_instance_id = id, error = %e, "reading the sub-process child");
+                return;
+            }
+        };
+        let child_state = child.state.unwrap_or(ExecutionStatus::RUNNING_EXECUTION);
+        if child_state.is_finished() {
+            if let Err(e) = self
+                .store
+                .update_task_state(id, child_state, None, Some(now))
+                .await
+            {
+                error!(task_instance_id = id, error = %e, "could not record the sub-process end");
+            }
+            if let Some(t) = self.tasks.get_mut(&id) {
+                t.state = Some(child_state);
+                t.end_time = Some(now);
+            }
+            info!(task_instance_id = id, state = %child_state, "sub-process finished");
+            self.subs.remove(&id);
+            self.pending.push(id);
+            return;
+        }
+        let stopping = self.instance.state == Some(ExecutionStatus::READY_STOP);
+        if stopping && !self.subs.get(&id).is_some_and(|s| s.stop_sent) {
+            // Stopped before the child existed: stop it now that it does.
+            self.stop_child(id).await;
+        }
+    }
+
+    /// Upstream `SubTaskProcessor.killTask`: the child goes READY_STOP and its master is told
+    /// (directly when the child runs here, by STATE_EVENT_REQUEST otherwise).
+    async fn stop_child(&mut self, id: i32) {
+        let Ok(Some(map)) = self
+            .store
+            .find_process_instance_map_by_parent(self.instance.id, id)
+            .await
+        else {
+            return;
+        };
+        if map.process_instance_id == 0 {
+            return;
+        }
+        let Ok(Some(child)) = self
+            .store
+            .find_process_instance(map.process_instance_id)
+            .await
+        else {
+            return;
+        };
+        if child.state.is_some_and(|s| s.is_finished())
+            || self
+                .tasks
+                .get(&id)
+                .and_then(|t| t.state)
+                .is_some_and(|s| s.is_finished())
+        {
+            return;
+        }
+        if let Err(e) = self
+            .store
+            .update_process_state(child.id, ExecutionStatus::READY_STOP, None)
+            .await
+        {
+            error!(child = child.id, error = %e, "could not stop the sub-process child");
+            return;
+        }
+        if let Some(s) = self.subs.get_mut(&id) {
+            s.stop_sent = true;
+        }
+        info!(
+            task_instance_id = id,
+            child = child.id,
+            "sub-process child told to stop"
+        );
+        if let Some(tx) = self.instances.get(child.id) {
+            tokio::spawn(async move {
+                let _ = tx.send(Event::ProcessStateChange).await;
+            });
+            return;
+        }
+        let Some(host) = child.host.filter(|h| !h.is_empty()) else {
+            return;
+        };
+        let event = crate::protocol::StateEventChangeCommand::new(
+            self.instance.id,
+            id,
+            ExecutionStatus::READY_STOP,
+            child.id,
+            0,
+        );
+        if let Err(e) = self
+            .dispatcher
+            .send_to(&host, Command::StateEvent(event))
+            .await
+        {
+            warn!(child = child.id, %host, error = %e, "stop request to the child's master not delivered");
+        }
+    }
+
+    /// A sub-process child ended: wake its parent's SUB_PROCESS task, directly when the
+    /// parent runs here, by STATE_EVENT_REQUEST to the parent's master otherwise (upstream
+    /// `EventExecuteService` notification).
+    async fn notify_parent(&self, state: ExecutionStatus) {
+        let map = match self
+            .store
+            .find_process_instance_map_by_child(self.instance.id)
+            .await
+        {
+            Ok(Some(m)) => m,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(error = %e, "reading the parent link of a finished sub-process");
+                return;
+            }
+        };
+        let (parent, task) = (map.parent_process_instance_id, map.parent_task_instance_id);
+        if let Some(tx) = self.instances.get(parent) {
+            tokio::spawn(async move {
+                let _ = tx.send(Event::TaskStateChange(task)).await;
+            });
+            return;
+        }
+        let host = match self.store.find_process_instance(parent).await {
+            Ok(Some(p)) => p.host.filter(|h| !h.is_empty()),
+            _ => None,
+        };
+        let Some(host) = host else {
+            return;
+        };
+        if host == self.host {
+            // Ours by address but not running here (e.g. already ended): nothing to wake.
+            return;
+        }
+        let event =
+            crate::protocol::StateEventChangeCommand::new(self.instance.id, 0, state, parent, task);
+        if let Err(e) = self
+            .dispatcher
+            .send_to(&host, Command::StateEvent(event))
+            .await
+        {
+            warn!(parent, %host, error = %e, "sub-process end not delivered to the parent's master");
+        }
+    }
+
+    /// A timeout deadline for a DEPENDENT or SUB_PROCESS task from its start, whatever the
+    /// strategy (WARN/WARNFAILED alert, FAILED acts on the task; upstream checks these on
+    /// every state-wheel tick).
+    fn arm_logic_timeout(
+        &self,
+        id: i32,
+        node: &crate::store::TaskDefinition,
+        start: chrono::NaiveDateTime,
+    ) {
+        if node.timeout_flag != crate::model::TimeoutFlag::OPEN
+            || node.timeout <= 0
+            || node.timeout_notify_strategy.is_none()
+        {
+            return;
+        }
+        let due =
+            self.store.clock().from_db(start) + chrono::Duration::minutes(i64::from(node.timeout));
+        let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = tx.send(Event::TaskTimeout(id)).await;
+        });
+    }
+
+    /// DEPENDENT submit: running on this master from now, business date fixed (the instance's
+    /// schedule time, else now), then evaluated at once.
+    async fn start_dependent(&mut self, id: i32, node: &crate::store::TaskDefinition) {
+        let now = self.store.clock().now();
+        if let Err(e) = self
+            .store
+            .update_logic_task_started(id, Some(&self.host), now)
+            .await
+        {
+            error!(task_instance_id = id, error = %e, "could not record the dependent start");
+        }
+        if let Some(t) = self.tasks.get_mut(&id) {
+            t.state = Some(ExecutionStatus::RUNNING_EXECUTION);
+            t.host = Some(self.host.clone());
+            t.start_time = Some(now);
+        }
+        let params = match super::dependent::parse(node.task_params.as_deref()) {
+            Ok(p) => p,
+            Err(e) => {
+                error!(task_instance_id = id, error = %e, "dependent task parameters unreadable; the task fails");
+                self.finish_task_locally(id, ExecutionStatus::FAILURE).await;
+                return;
+            }
+        };
+        let business = self.instance.schedule_time.unwrap_or(now);
+        self.arm_logic_timeout(id, node, now);
+        self.active.insert(id);
+        self.dependents
+            .insert(id, super::dependent::DependentRun::new(params, business));
+        self.evaluate_dependents().await;
+    }
+
+    /// Evaluates every waiting DEPENDENT task; decided ones finish now, the others wait for
+    /// the next deadline (or for a workflow here to end).
+    async fn evaluate_dependents(&mut self) {
+        let ids: Vec<i32> = self.dependents.keys().copied().collect();
+        for id in ids {
+            let Some(mut run) = self.dependents.remove(&id) else {
+                continue;
+            };
+            match run.evaluate(&self.store, self.features.last24).await {
+                Ok(Some(result)) => {
+                    let state = if result == super::dependent::DependResult::Success {
+                        ExecutionStatus::SUCCESS
+                    } else {
+                        ExecutionStatus::FAILURE
+                    };
+                    info!(task_instance_id = id, state = %state, "dependencies decided");
+                    self.finish_task_locally(id, state).await;
+                }
+                Ok(None) => {
+                    self.dependents.insert(id, run);
+                }
+                Err(e) => {
+                    warn!(task_instance_id = id, error = %e, "dependencies could not be read; retried");
+                    self.dependents.insert(id, run);
+                }
+            }
+        }
+        if !self.dependents.is_empty() && !self.dependent_timer_armed {
+            self.dependent_timer_armed = true;
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(DEPENDENT_RECHECK).await;
+                let _ = tx.send(Event::DependentTimer).await;
+            });
+        }
+    }
 }

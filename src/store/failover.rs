@@ -139,6 +139,8 @@ impl Store {
             .opt("command_type", p.command_type.map(|c| c.code()))
             .opt("history_cmd", p.history_cmd.clone())
             .opt("state", p.state.map(|s| s.code()))
+            .opt("schedule_time", p.schedule_time)
+            .opt("global_params", p.global_params.clone())
             .val("run_times", p.run_times);
         if self.has_restart_time() {
             update = update.opt("restart_time", p.restart_time);

@@ -16,6 +16,7 @@ mod definition;
 mod failover;
 mod instance;
 pub mod json;
+mod logic;
 pub mod reference;
 pub mod rows;
 mod sql;
