@@ -1,6 +1,7 @@
 //! Start-up with bad surroundings: a missing conf dir, an unreachable database, an unreachable
 //! ZooKeeper. Each is a clear error naming what was tried, after retrying for the configured
-//! `dsmaster.startup.timeout`, never a panic.
+//! `dsmaster.startup.timeout`, never a panic. And a host short of resources: the master runs
+//! but leaves commands alone.
 
 use dsmaster::config::Options;
 use dsmaster::server::{self, Settings};
@@ -68,4 +69,53 @@ async fn unreachable_zookeeper_gives_up_naming_the_servers() {
         "{err}"
     );
     db.stop().await;
+}
+
+/// Upstream's `checkResource`: on a host below `master.reserved.memory` (or above
+/// `master.max.cpuload.avg`) the master registers and serves but takes no commands; they stay
+/// in `t_ds_command` for a master with room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_host_takes_no_commands() {
+    use dsmaster::testkit::cluster::LocalCluster;
+    use mysql_async::prelude::*;
+
+    init_test_logging();
+    let mut c = LocalCluster::start(SchemaVersion::V2_0_5)
+        .await
+        .expect("cluster");
+    let props = c.conf_dir.path().join("master.properties");
+    let text = std::fs::read_to_string(&props).unwrap();
+    std::fs::write(
+        &props,
+        text.replace(
+            "master.reserved.memory=0.01",
+            "master.reserved.memory=1000000",
+        ),
+    )
+    .unwrap();
+    c.start_master().await.expect("master");
+    let wf = c
+        .import(std::path::Path::new("fixtures/workflows/shell-a-b.json"))
+        .await
+        .expect("import")
+        .remove(0);
+    let command = c.start_workflow(&wf).await.expect("command");
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let mut conn = c.conn().await.unwrap();
+    let left: Option<i32> = conn
+        .exec_first("SELECT id FROM t_ds_command WHERE id = ?", (command,))
+        .await
+        .unwrap();
+    let instances: Option<i64> = conn
+        .query_first("SELECT COUNT(*) FROM t_ds_process_instance")
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        Some(command),
+        "the command must stay for another master"
+    );
+    assert_eq!(instances, Some(0));
+    drop(conn);
+    c.stop().await;
 }

@@ -83,6 +83,8 @@ pub struct Deps {
     pub workers: watch::Receiver<crate::registry::WorkerMap>,
     /// For dead-server entries of vanished workers.
     pub registry: crate::registry::Registry,
+    /// Load and memory limits under which intake takes commands (upstream `checkResource`).
+    pub resources: crate::registry::metrics::ResourceCheck,
 }
 
 /// The running engine.
@@ -116,6 +118,7 @@ impl Engine {
             instances: instances.clone(),
             skip: HashSet::new(),
             features: workflow::Features::default(),
+            resources: deps.resources,
         };
         let handle = tokio::spawn(intake.run(stop));
         (Engine { instances }, handle)
@@ -229,6 +232,7 @@ struct Intake {
     /// Commands this master cannot run yet, left for a master that can.
     skip: HashSet<i32>,
     features: workflow::Features,
+    resources: crate::registry::metrics::ResourceCheck,
 }
 
 impl Intake {
@@ -242,13 +246,28 @@ impl Intake {
             }
         }
         let mut failures = 0u32;
+        let mut paused = false;
         loop {
             if *stop.borrow() {
                 return;
             }
             let slot = *self.slot.borrow();
+            let overload = self.resources.check();
+            if overload.is_overloaded() != paused {
+                paused = !paused;
+                if paused {
+                    warn!(
+                        load_average = ?overload.load,
+                        available_memory_gib = ?overload.available_memory_gib,
+                        "host over master.max.cpuload.avg / under master.reserved.memory: command intake paused"
+                    );
+                } else {
+                    info!("host back within its limits: command intake resumed");
+                }
+            }
             let idle = match slot {
                 None => true,
+                Some(_) if paused => true,
                 Some(slot) => match self.step(slot).await {
                     Ok(took) => {
                         failures = 0;

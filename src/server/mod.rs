@@ -227,6 +227,10 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
             slot: registry.master_slot(),
             workers: registry.workers(),
             registry: registry.clone(),
+            resources: crate::registry::metrics::ResourceCheck::new(
+                settings.registry.max_cpuload_avg,
+                settings.registry.reserved_memory,
+            ),
         },
         instances.clone(),
         inbound_rx,
