@@ -16,6 +16,7 @@ mod definition;
 mod failover;
 mod instance;
 pub mod json;
+pub mod quartz;
 pub mod reference;
 pub mod rows;
 mod sql;
