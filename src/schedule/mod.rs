@@ -6,6 +6,7 @@
 //!
 //! - [`calendar`]: Java time-zone ids and the lenient Gregorian calendar Quartz computes on;
 //! - [`cron`]: Quartz cron expressions and cron-trigger arithmetic (next fire times);
+//! - [`golden`]: reader for the recorded QRTZ row dumps the tests compare with;
 //! - [`options`]: `quartz.properties` with DolphinScheduler's defaults;
 //! - [`jobstore`]: the clustered JDBC job-store protocol (SQL in `store::quartz`);
 //! - [`job`]: the fire handler (`ProcessScheduleJob`: SCHEDULER command or self-deletion);
@@ -15,6 +16,7 @@
 
 pub mod calendar;
 pub mod cron;
+pub mod golden;
 pub mod job;
 pub mod jobstore;
 pub mod options;
