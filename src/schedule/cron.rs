@@ -455,6 +455,12 @@ impl CronExpression {
         }
         let mut i = start;
         while i <= stop {
+            // Years past 3000 can never fire (getTimeAfter gives up after 2999); one
+            // stand-in value keeps the set's answers identical without storing millions.
+            if kind == Kind::Year && i > 3001 {
+                set.insert(3001);
+                break;
+            }
             if max == -1 {
                 set.insert(i);
             } else {
@@ -991,6 +997,53 @@ impl CronTrigger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text: parse never panics, and a parsed expression evaluates without panicking.
+        #[test]
+        fn never_panics(text in "[0-9A-Z*?/,#LW \\-]{0,40}", after in 0i64..4_102_444_800_000) {
+            if let Ok(c) = CronExpression::parse(&text) {
+                let _ = c.next_after_in(after, JavaZone::Named(chrono_tz::Tz::America__New_York));
+            }
+        }
+    }
+
+    fn field(options: &'static [&'static str]) -> impl Strategy<Value = String> {
+        proptest::sample::select(options).prop_map(str::to_string)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        /// Plausible expressions in DST zones: evaluation terminates and moves forward.
+        #[test]
+        fn evaluation_terminates_and_advances(
+            sec in field(&["0", "*/7", "30", "0,15,45", "5-10"]),
+            min in field(&["0", "*/20", "30", "59", "10-50/10"]),
+            hour in field(&["*", "2", "1,2,3", "0", "22-2", "*/5"]),
+            day in field(&["?", "*", "L", "15W", "1W", "LW", "L-3", "31", "29", "1/10"]),
+            month in field(&["*", "2", "MAR,NOV", "10-12", "*/3"]),
+            dow in field(&["?", "*", "MON-FRI", "6L", "1#5", "SAT-MON", "L"]),
+            year in field(&["", "*", "2025-2030", "2099"]),
+            zone in field(&["America/New_York", "Europe/London", "Australia/Lord_Howe", "Pacific/Apia", "America/Sao_Paulo"]),
+            after in 946_684_800_000i64..2_524_608_000_000,
+        ) {
+            let text = format!("{sec} {min} {hour} {day} {month} {dow} {year}");
+            if let Ok(c) = CronExpression::parse(&text) {
+                let zone = JavaZone::resolve(&zone);
+                let mut t = after;
+                for _ in 0..3 {
+                    match c.next_after_in(t, zone) {
+                        Some(n) => {
+                            prop_assert!(n > t, "{text}: {n} after {t}");
+                            t = n;
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+    }
 
     fn utc_next(expr: &str, after: i64) -> Option<i64> {
         CronExpression::parse(expr)
