@@ -398,3 +398,140 @@ async fn member_leaves_the_rows_a_java_master_leaves() {
     store.close().await;
     db.stop().await;
 }
+
+/// Inserts a fired-trigger row of another member.
+async fn claim(conn: &mut mysql_async::Conn, now: i64, instance: &str, trigger: &str, state: &str) {
+    let entry = format!("{instance}{now}{trigger}");
+    let group = if trigger == "job_2" {
+        "jobgroup_2"
+    } else {
+        "jobgroup_1"
+    };
+    let (job_name, job_group) = if state == "EXECUTING" {
+        (Some(trigger), Some(group))
+    } else {
+        (None, None)
+    };
+    conn.exec_drop(
+        "INSERT INTO QRTZ_FIRED_TRIGGERS (SCHED_NAME, ENTRY_ID, TRIGGER_NAME, TRIGGER_GROUP, INSTANCE_NAME, FIRED_TIME, SCHED_TIME, PRIORITY, STATE, JOB_NAME, JOB_GROUP, IS_NONCONCURRENT, REQUESTS_RECOVERY) VALUES ('DolphinScheduler', ?, ?, ?, ?, ?, ?, 5, ?, ?, ?, '0', '0')",
+        (entry, trigger, group, instance, now - 70_000, now + 600_000, state, job_name, job_group),
+    )
+    .await
+    .unwrap();
+}
+
+/// Cluster recovery: claims of a member whose check-in is stale, of an orphan (fired rows
+/// without a state row, seen at our first check-in) and of a peer that stops checking in
+/// while we run go back to WAITING; their fired rows and state rows are deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovers_failed_members_claims() {
+    init_test_logging();
+    let stages = golden::load_fixture().expect("golden rows");
+    let a2 = stages.iter().find(|s| s.name == "A2").cloned().expect("A2");
+    let db = MariaDb::start().await.expect("MariaDB");
+    db.create_ds_database("ds", SchemaVersion::V2_0_5)
+        .await
+        .expect("schema");
+    let mut conn = db.root_conn(Some("ds")).await.unwrap();
+    seed(&mut conn, &a2).await;
+    let now = now_ms();
+    // A dead member (checked in a minute ago) holding job_3 and executing job_1.
+    conn.query_drop(format!(
+        "INSERT INTO QRTZ_SCHEDULER_STATE VALUES ('DolphinScheduler', 'deadhost1', {}, 5000)",
+        now - 60_000
+    ))
+    .await
+    .unwrap();
+    conn.query_drop("UPDATE QRTZ_TRIGGERS SET TRIGGER_STATE = 'ACQUIRED' WHERE TRIGGER_NAME IN ('job_3', 'job_2')")
+        .await
+        .unwrap();
+    claim(&mut conn, now, "deadhost1", "job_3", "ACQUIRED").await;
+    claim(&mut conn, now, "deadhost1", "job_1", "EXECUTING").await;
+    // An orphan: fired rows, no state row.
+    claim(&mut conn, now, "orphanhost2", "job_2", "ACQUIRED").await;
+
+    let store = Store::connect(&ConnectOptions {
+        url: db.ds_url("ds"),
+        max_connections: 4,
+        min_idle: 1,
+        server_timezone: None,
+    })
+    .await
+    .expect("store");
+    let member = schedule::start(store.clone(), Options::default()).await;
+    // The first check-in ran inside start().
+    let states: Vec<(String, String)> = conn
+        .query("SELECT TRIGGER_NAME, TRIGGER_STATE FROM QRTZ_TRIGGERS WHERE TRIGGER_NAME IN ('job_2', 'job_3') ORDER BY TRIGGER_NAME")
+        .await
+        .unwrap();
+    assert_eq!(
+        states,
+        vec![
+            ("job_2".into(), "WAITING".into()),
+            ("job_3".into(), "WAITING".into())
+        ]
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM QRTZ_FIRED_TRIGGERS WHERE INSTANCE_NAME IN ('deadhost1', 'orphanhost2')").await,
+        0
+    );
+    let members: Vec<String> = conn
+        .query("SELECT INSTANCE_NAME FROM QRTZ_SCHEDULER_STATE")
+        .await
+        .unwrap();
+    assert_eq!(members, vec![member.instance_id().to_string()]);
+
+    // A live peer that stops checking in: recovered by a later check-in (~12.5 s).
+    let fresh = now_ms();
+    conn.query_drop(format!(
+        "INSERT INTO QRTZ_SCHEDULER_STATE (SCHED_NAME, INSTANCE_NAME, LAST_CHECKIN_TIME, CHECKIN_INTERVAL) VALUES ('DolphinScheduler', 'latehost3', {fresh}, 5000)"
+    ))
+    .await
+    .unwrap();
+    conn.query_drop(
+        "UPDATE QRTZ_TRIGGERS SET TRIGGER_STATE = 'ACQUIRED' WHERE TRIGGER_NAME = 'job_3'",
+    )
+    .await
+    .unwrap();
+    claim(&mut conn, now, "latehost3", "job_3", "ACQUIRED").await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM QRTZ_SCHEDULER_STATE WHERE INSTANCE_NAME = 'latehost3'"
+        )
+        .await,
+        1,
+        "not stale yet"
+    );
+    wait_for(
+        "latehost3 to be recovered",
+        Duration::from_secs(20),
+        || async {
+            count(
+                &db,
+                "SELECT COUNT(*) FROM QRTZ_SCHEDULER_STATE WHERE INSTANCE_NAME = 'latehost3'",
+            )
+            .await
+                == 0
+        },
+    )
+    .await;
+    assert!(now_ms() - fresh >= 12_500, "recovered only once stale");
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM QRTZ_TRIGGERS WHERE TRIGGER_NAME = 'job_3' AND TRIGGER_STATE = 'WAITING'").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM QRTZ_FIRED_TRIGGERS WHERE INSTANCE_NAME = 'latehost3'"
+        )
+        .await,
+        0
+    );
+    member.shutdown().await;
+    drop(conn);
+    store.close().await;
+    db.stop().await;
+}
