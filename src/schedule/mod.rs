@@ -6,6 +6,7 @@
 //!
 //! - [`calendar`]: Java time-zone ids and the lenient Gregorian calendar Quartz computes on;
 //! - [`cron`]: Quartz cron expressions and cron-trigger arithmetic (next fire times);
+//! - [`complement`]: the complement-data date list (`CronUtils.getSelfFireDateList`);
 //! - [`golden`]: reader for the recorded QRTZ row dumps the tests compare with;
 //! - [`options`]: `quartz.properties` with DolphinScheduler's defaults;
 //! - [`jobstore`]: the clustered JDBC job-store protocol (SQL in `store::quartz`);
@@ -15,6 +16,7 @@
 //! See `shared/spec/schedules.md` for the protocol this module follows.
 
 pub mod calendar;
+pub mod complement;
 pub mod cron;
 pub mod golden;
 pub mod job;
