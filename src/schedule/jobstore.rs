@@ -491,6 +491,9 @@ impl JobStore {
             }
         }
         tx.commit().await?;
+        // Only a pass that made progress may ask for an immediate next one: triggers we
+        // leave alone (foreign job class, bad cron) must not make the handler spin.
+        pass.more_remain &= pass.handled > 0;
         Ok(pass)
     }
 

@@ -249,7 +249,7 @@ impl Store {
         let mut conn = self.conn().await?;
         let n: Option<i64> = conn
             .exec_first(
-                t.sql("SELECT COUNT(TRIGGER_NAME) FROM {P}TRIGGERS WHERE SCHED_NAME = {S} AND NOT (MISFIRE_INSTR = -1) AND NEXT_FIRE_TIME < ? AND TRIGGER_STATE = 'WAITING'"),
+                t.sql("SELECT COUNT(TRIGGER_NAME) FROM {P}TRIGGERS WHERE SCHED_NAME = {S} AND NOT (MISFIRE_INSTR = -1) AND NEXT_FIRE_TIME < ? AND TRIGGER_STATE = 'WAITING' AND TRIGGER_TYPE = 'CRON' AND CALENDAR_NAME IS NULL"),
                 (misfire_time,),
             )
             .await
@@ -403,7 +403,8 @@ impl QuartzTx {
         }
     }
 
-    /// `selectTriggerToAcquire`: WAITING triggers due by `no_later_than` and not misfired.
+    /// `selectTriggerToAcquire`: WAITING triggers due by `no_later_than` and not misfired
+    /// (narrowed to calendar-free cron triggers, the only kind we fire).
     pub async fn select_triggers_to_acquire(
         &mut self,
         no_later_than: i64,
@@ -411,7 +412,7 @@ impl QuartzTx {
         max_count: usize,
     ) -> Result<Vec<QuartzKey>> {
         let sql = self.t.sql(&format!(
-            "SELECT TRIGGER_NAME, TRIGGER_GROUP, NEXT_FIRE_TIME, PRIORITY FROM {{P}}TRIGGERS WHERE SCHED_NAME = {{S}} AND TRIGGER_STATE = 'WAITING' AND NEXT_FIRE_TIME <= ? AND (MISFIRE_INSTR = -1 OR (MISFIRE_INSTR != -1 AND NEXT_FIRE_TIME >= ?)) ORDER BY NEXT_FIRE_TIME ASC, PRIORITY DESC LIMIT {}",
+            "SELECT TRIGGER_NAME, TRIGGER_GROUP, NEXT_FIRE_TIME, PRIORITY FROM {{P}}TRIGGERS WHERE SCHED_NAME = {{S}} AND TRIGGER_STATE = 'WAITING' AND TRIGGER_TYPE = 'CRON' AND CALENDAR_NAME IS NULL AND NEXT_FIRE_TIME <= ? AND (MISFIRE_INSTR = -1 OR (MISFIRE_INSTR != -1 AND NEXT_FIRE_TIME >= ?)) ORDER BY NEXT_FIRE_TIME ASC, PRIORITY DESC LIMIT {}",
             max_count.max(1)
         ));
         let rows: Vec<(String, String)> = self
@@ -429,15 +430,15 @@ impl QuartzTx {
             .collect())
     }
 
-    /// `selectMisfiredTriggersInState(WAITING)`: up to `max + 1` keys (one more tells
-    /// "more remain").
+    /// `selectMisfiredTriggersInState(WAITING)` (calendar-free cron triggers): up to
+    /// `max + 1` keys (one more tells "more remain").
     pub async fn select_misfired(
         &mut self,
         misfire_time: i64,
         max: usize,
     ) -> Result<Vec<QuartzKey>> {
         let sql = self.t.sql(&format!(
-            "SELECT TRIGGER_NAME, TRIGGER_GROUP FROM {{P}}TRIGGERS WHERE SCHED_NAME = {{S}} AND NOT (MISFIRE_INSTR = -1) AND NEXT_FIRE_TIME < ? AND TRIGGER_STATE = 'WAITING' ORDER BY NEXT_FIRE_TIME ASC, PRIORITY DESC LIMIT {}",
+            "SELECT TRIGGER_NAME, TRIGGER_GROUP FROM {{P}}TRIGGERS WHERE SCHED_NAME = {{S}} AND NOT (MISFIRE_INSTR = -1) AND NEXT_FIRE_TIME < ? AND TRIGGER_STATE = 'WAITING' AND TRIGGER_TYPE = 'CRON' AND CALENDAR_NAME IS NULL ORDER BY NEXT_FIRE_TIME ASC, PRIORITY DESC LIMIT {}",
             max + 1
         ));
         let rows: Vec<(String, String)> = self
