@@ -266,9 +266,12 @@ async fn api_server_schedule_fires_on_our_master() {
     let api = JavaApiServer::start(&c, VERSION).await.expect("API server");
     let session = api.login(ADMIN_USER, ADMIN_PASSWORD).await.expect("login");
 
-    // The API reads the UI's wall-clock strings as GMT+8 and then re-reads the stored
-    // wall clock in the schedule's zone; with zone UTC the start is the GMT+8 string's
-    // instant. Start a little ahead so no fire is a misfire; three fires, 2 s apart.
+    // The API reads the UI's wall-clock strings as GMT+8, stores them in its JVM zone and
+    // re-reads that wall clock in the schedule's zone: with the schedule in the JVM's own
+    // zone (the Java processes run in this machine's zone, as we resolve it) the trigger
+    // starts at the GMT+8 string's instant. Start a little ahead so no fire is a misfire;
+    // three fires, 2 s apart.
+    let jvm_zone = Options::default().jvm_zone.java_id();
     let start = (now_ms() / 2000 + 12) * 2000;
     let end = start + 4000;
     let gmt8 = |ms: i64| {
@@ -281,7 +284,7 @@ async fn api_server_schedule_fires_on_our_master() {
         "startTime": gmt8(start),
         "endTime": gmt8(end),
         "crontab": cron,
-        "timezoneId": "UTC",
+        "timezoneId": jvm_zone,
     })
     .to_string();
     let code = wf.definition_code.to_string();
