@@ -1,10 +1,11 @@
 //! Row-level conformance of our Quartz cluster member with the recorded rows of a Java
 //! 2.0.5 master (`fixtures/quartz/quartz-rows-2.0.5.txt`), on a private MariaDB with
 //! upstream's schema: seeded with the API server's rows (stage A2), our member must leave
-//! the rows of stage B (check-in, misfire handling, acquisition), D (after the first fire),
-//! F (after the fire that finds the schedule offline and deletes its job) and G (after
-//! shutdown), with fire times and instance ids replaced by placeholders. Fire times are
-//! then checked against the cron arithmetic separately.
+//! the rows of stage B (check-in, misfire handling, acquisition), C (inside the first fire),
+//! D (after it), F (after the fire that finds the schedule offline and deletes its job) and
+//! G (after shutdown), with fire times and instance ids replaced by placeholders. Fire times
+//! are then checked against the cron arithmetic separately. (Stage E, inside the
+//! self-deleting fire, has no point where a test can hold our job; F checks its outcome.)
 
 use dsmaster::schedule::golden::{self, Row, Stage, Value};
 use dsmaster::schedule::{self, CronExpression, JavaZone, Options};
@@ -233,7 +234,14 @@ async fn member_leaves_the_rows_a_java_master_leaves() {
     }
     let stages = golden::load_fixture().expect("golden rows");
     let stage = |n: &str| stages.iter().find(|s| s.name == n).cloned().expect(n);
-    let (a2, b, d, f, g) = (stage("A2"), stage("B"), stage("D"), stage("F"), stage("G"));
+    let (a2, b, c_, d, f, g) = (
+        stage("A2"),
+        stage("B"),
+        stage("C"),
+        stage("D"),
+        stage("F"),
+        stage("G"),
+    );
 
     let db = MariaDb::start().await.expect("MariaDB");
     db.create_ds_database("ds", SchemaVersion::V2_0_5)
@@ -322,6 +330,43 @@ async fn member_leaves_the_rows_a_java_master_leaves() {
     let state = &ours["QRTZ_SCHEDULER_STATE"][0];
     assert_eq!(text(state, "INSTANCE_NAME"), member.instance_id());
     assert!((int(state, "LAST_CHECKIN_TIME") - at_b).abs() < 6_000);
+
+    // Stage C: inside the first execution (fired, not completed). The job is held there by
+    // a table lock on t_ds_command, which its insert waits for.
+    let mut locker = db.root_conn(Some("ds")).await.unwrap();
+    locker
+        .query_drop("LOCK TABLES t_ds_command WRITE")
+        .await
+        .unwrap();
+    wait_for(
+        "the first fire to be executing",
+        Duration::from_secs(40),
+        || async {
+            count(
+                &db,
+                "SELECT COUNT(*) FROM QRTZ_FIRED_TRIGGERS WHERE STATE = 'EXECUTING'",
+            )
+            .await
+                == 1
+                && count(
+                    &db,
+                    "SELECT COUNT(*) FROM QRTZ_FIRED_TRIGGERS WHERE STATE = 'ACQUIRED'",
+                )
+                .await
+                    == 1
+        },
+    )
+    .await;
+    let ours = assert_stage(&mut conn, &c_, &a2, &[]).await;
+    let executing = ours["QRTZ_FIRED_TRIGGERS"]
+        .iter()
+        .find(|r| text(r, "STATE") == "EXECUTING")
+        .cloned()
+        .expect("executing row");
+    assert_eq!(int(&executing, "SCHED_TIME"), first_fire);
+    assert!(int(&executing, "FIRED_TIME") >= first_fire);
+    locker.query_drop("UNLOCK TABLES").await.unwrap();
+    drop(locker);
 
     // Stage D: fired once (a SCHEDULER command), next fire re-acquired.
     wait_for("the first fire to complete", Duration::from_secs(40), || async {
