@@ -160,11 +160,34 @@ impl JobStore {
         }
     }
 
-    /// A transaction holding `lock` (`StdRowLockSemaphore`: 4 attempts, 1 s apart).
+    /// A transaction holding `lock`. Quartz 2.3.0's `StdRowLockSemaphore` makes at most 3
+    /// attempts, 1 s apart; we do the same, but each attempt after a failed locking read in
+    /// a fresh transaction (after a deadlock rollback MySQL would run the retried read in
+    /// autocommit mode, which would not hold the lock).
     async fn begin_locked(&self, lock: &'static str) -> Result<QuartzTx> {
-        let mut tx = self.store.quartz_begin(&self.tables).await?;
-        lock_in(&mut tx, lock).await?;
-        Ok(tx)
+        let mut last = None;
+        for attempt in 1..=LOCK_ATTEMPTS {
+            let mut tx = self.store.quartz_begin(&self.tables).await?;
+            match tx.lock(lock).await {
+                Ok(true) => return Ok(tx),
+                Ok(false) => {}
+                Err(e) => {
+                    debug!(lock, attempt, error = %e, "Quartz lock not obtained");
+                    last = Some(e);
+                }
+            }
+            drop(tx);
+            if attempt < LOCK_ATTEMPTS {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        Err(match last {
+            Some(e) => e.into(),
+            None => Error::Lock {
+                lock,
+                attempts: LOCK_ATTEMPTS,
+            },
+        })
     }
 
     /// Loads a trigger with its cron row, or says why we leave it alone.
@@ -649,20 +672,22 @@ impl JobStore {
     }
 }
 
-/// Takes `lock` inside `tx` with Quartz's retry rule (the row may have to be created first).
+/// `StdRowLockSemaphore` (2.3.0): at most 3 attempts.
+const LOCK_ATTEMPTS: u32 = 3;
+
+/// Takes a second lock inside `tx` (STATE_ACCESS is held): retried only while the lock row
+/// has to be created; a failed locking read fails the operation (the caller retries it).
 async fn lock_in(tx: &mut QuartzTx, lock: &'static str) -> Result<()> {
-    const ATTEMPTS: u32 = 4;
-    for attempt in 1..=ATTEMPTS {
-        match tx.lock(lock).await {
-            Ok(true) => return Ok(()),
-            Ok(false) if attempt < ATTEMPTS => {}
-            Ok(false) => break,
-            Err(e) => return Err(e.into()),
+    for attempt in 1..=LOCK_ATTEMPTS {
+        if tx.lock(lock).await? {
+            return Ok(());
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        if attempt < LOCK_ATTEMPTS {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
     Err(Error::Lock {
         lock,
-        attempts: ATTEMPTS,
+        attempts: LOCK_ATTEMPTS,
     })
 }
