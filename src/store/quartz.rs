@@ -630,17 +630,23 @@ impl QuartzTx {
             .ctx(|| format!("updating Quartz cron trigger {}", row.key))
     }
 
-    /// Whether the trigger's group (or all groups) is paused.
+    /// Whether the trigger's group (or all groups) is paused. DolphinScheduler never pauses,
+    /// and databases upgraded from 1.3.x may lack the table: an unreadable table is "no".
     pub async fn is_group_paused(&mut self, group: &str) -> Result<bool> {
         let sql = self.t.sql(
             "SELECT TRIGGER_GROUP FROM {P}PAUSED_TRIGGER_GRPS WHERE SCHED_NAME = {S} AND (TRIGGER_GROUP = ? OR TRIGGER_GROUP = '_$_ALL_GROUPS_PAUSED_$_')",
         );
-        let r: Option<String> = self
-            .tx
-            .exec_first(sql, (group,))
-            .await
-            .ctx(|| format!("checking whether Quartz group {group} is paused"))?;
-        Ok(r.is_some())
+        match self.tx.exec_first::<String, _, _>(sql, (group,)).await {
+            Ok(r) => Ok(r.is_some()),
+            Err(mysql_async::Error::Server(e)) => {
+                tracing::debug!(group, error = %e, "paused-groups table unreadable; treating the group as not paused");
+                Ok(false)
+            }
+            Err(e) => Err(Error::Sql {
+                context: format!("checking whether Quartz group {group} is paused"),
+                source: e,
+            }),
+        }
     }
 
     pub async fn delete_fired(&mut self, entry_id: &str) -> Result<()> {
@@ -677,9 +683,15 @@ impl QuartzTx {
         );
         let simple_hit = match self.tx.exec_drop(simple, (&key.name, &key.group)).await {
             Ok(()) => self.tx.affected_rows() > 0,
-            Err(e) => {
+            Err(e @ mysql_async::Error::Server(_)) => {
                 tracing::debug!(trigger = %key, error = %e, "no SIMPLE_TRIGGERS table to clean");
                 false
+            }
+            Err(e) => {
+                return Err(Error::Sql {
+                    context: format!("deleting Quartz simple trigger {key}"),
+                    source: e,
+                })
             }
         };
         if !simple_hit {
