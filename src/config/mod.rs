@@ -649,6 +649,9 @@ const KNOWN_OURS: &[&str] = &[
     "dsmaster.host",
     "dsmaster.startup.timeout",
     "dsmaster.log.format",
+    // Read by `schedule::Options` (timed schedules).
+    "dsmaster.schedule.enabled",
+    "dsmaster.jvm.timezone",
 ];
 
 // ---------------------------------------------------------------------------------------

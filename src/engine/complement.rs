@@ -5,115 +5,33 @@
 //! Dates are the database's wall-clock times (upstream evaluates them in the JVM's default
 //! zone, which a Java master shares with its JDBC session).
 
-use chrono::{Duration, NaiveDateTime, NaiveTime};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
+
+use crate::schedule::calendar::JavaZone;
+use crate::schedule::complement::{self_fire_date_list, Rules};
 
 /// `complementStartDate` / `complementEndDate` format.
 pub const DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
-/// The cron upstream uses when a definition has no online schedule (`DEFAULT_CRON_STRING`).
-pub const DEFAULT_CRON: &str = "0 0 0 * * ? *";
-
-/// Why the date list cannot be computed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ComplementError {
-    #[error(
-        "complement over the cron schedule {0:?} needs the Quartz cron port, which is not wired into this build"
-    )]
-    CronUnavailable(String),
-}
-
-/// "The next fire time strictly after `after`", the one operation of Quartz's
-/// `CronExpression` the date list needs.
-pub trait NextFire {
-    fn next_after(&self, after: NaiveDateTime) -> Option<NaiveDateTime>;
-}
-
-/// `0 0 0 * * ? *`: every midnight.
-pub struct DailyMidnight;
-
-impl NextFire for DailyMidnight {
-    fn next_after(&self, after: NaiveDateTime) -> Option<NaiveDateTime> {
-        let next_day = after.date().succ_opt()?;
-        Some(next_day.and_time(NaiveTime::MIN))
-    }
-}
-
-/// Adapts a fire-time function on epoch milliseconds (the shape of a Quartz port's
-/// `next_after(after_ms, tz)`) to database wall-clock times, through the database clock.
-pub struct EpochFire<F> {
-    next_after_ms: F,
-    clock: crate::store::Clock,
-}
-
-impl<F: Fn(i64) -> Option<i64>> EpochFire<F> {
-    pub fn new(clock: crate::store::Clock, next_after_ms: F) -> Self {
-        EpochFire {
-            next_after_ms,
-            clock,
-        }
-    }
-}
-
-impl<F: Fn(i64) -> Option<i64>> NextFire for EpochFire<F> {
-    fn next_after(&self, after: NaiveDateTime) -> Option<NaiveDateTime> {
-        let ms = self.clock.from_db(after).timestamp_millis();
-        let next = (self.next_after_ms)(ms)?;
-        let utc = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(next)?;
-        Some(self.clock.to_db(utc))
-    }
-}
-
-/// The fire-time source of one schedule's crontab; `Ok(None)` for an expression that does
-/// not parse (upstream's `getSelfFireDateList` logs it and that schedule adds no date).
-#[allow(clippy::type_complexity)]
-pub fn fire_times_for(
-    crontab: &str,
-    clock: crate::store::Clock,
-) -> Result<Option<Box<dyn NextFire + Send + Sync>>, ComplementError> {
-    if crontab.split_whitespace().collect::<Vec<_>>()
-        == DEFAULT_CRON.split_whitespace().collect::<Vec<_>>()
-    {
-        return Ok(Some(Box::new(DailyMidnight)));
-    }
-    let _ = clock;
-    // cron: wire crate::schedule::cron here at merge, replacing the error below with:
-    //   let Ok(cron) = crate::schedule::cron::CronExpression::parse(crontab) else {
-    //       tracing::error!(crontab, "schedule cron does not parse; it adds no complement date");
-    //       return Ok(None);
-    //   };
-    //   Ok(Some(Box::new(EpochFire::new(clock, move |ms| cron.next_after(ms, <tz>)))))
-    // with <tz> the zone the database clock stands for (upstream: the JVM default zone).
-    Err(ComplementError::CronUnavailable(crontab.to_string()))
-}
-
-/// Upstream `CronUtils.getSelfFireDateList(start, end, schedules)` (2.0.3-2.0.7): the fire
-/// times of every schedule inside the closed interval `[start, end]`, schedules concatenated
-/// in order (not sorted, not de-duplicated); `start == end` gives `[start]` whatever the cron.
-/// The caller passes [`DailyMidnight`] when the definition has no online schedule (and
-/// nothing for schedules whose cron does not parse).
-pub fn fire_date_list(
+/// The dates of a complement instance: upstream `CronUtils.getSelfFireDateList(start, end,
+/// schedules)` over the crontabs of the workflow's online schedules (none → every midnight),
+/// evaluated in the JVM zone with the cluster release's rules (`schedule::complement`, on the
+/// Quartz-exact cron port). `start`, `end` and the result are database wall-clock times,
+/// converted through the database clock.
+pub fn date_list(
     start: NaiveDateTime,
     end: NaiveDateTime,
-    schedules: &[&dyn NextFire],
+    crontabs: &[&str],
+    clock: crate::store::Clock,
+    zone: JavaZone,
+    rules: Rules,
 ) -> Vec<NaiveDateTime> {
-    if start == end {
-        return vec![start];
-    }
-    let from = start - Duration::seconds(1);
-    let to = end + Duration::seconds(1);
-    let mut out = Vec::new();
-    for s in schedules {
-        let mut at = from;
-        while let Some(next) = s.next_after(at) {
-            if next >= to {
-                break;
-            }
-            out.push(next);
-            at = next;
-        }
-    }
-    out
+    let ms = |t: NaiveDateTime| clock.from_db(t).timestamp_millis();
+    self_fire_date_list(ms(start), ms(end), crontabs, zone, rules)
+        .into_iter()
+        .filter_map(|m| DateTime::<Utc>::from_timestamp_millis(m).map(|u| clock.to_db(u)))
+        .collect()
 }
 
 /// Upstream `ProcessInstance.isComplementData`: the first command of the instance's history
@@ -197,66 +115,37 @@ mod tests {
         parse_date(s).unwrap()
     }
 
-    struct Every6h;
-    impl NextFire for Every6h {
-        fn next_after(&self, after: NaiveDateTime) -> Option<NaiveDateTime> {
-            let base = after.date().and_time(NaiveTime::MIN);
-            (1..=5)
-                .map(|i| base + Duration::hours(6 * i))
-                .find(|c| *c > after)
-        }
-    }
-
     #[test]
-    fn no_schedule_is_one_date_per_midnight_closed_interval() {
-        let list = fire_date_list(
-            t("2024-01-01 00:00:00"),
-            t("2024-01-03 00:00:00"),
-            &[&DailyMidnight],
-        );
+    fn date_list_in_database_time() {
+        let clock = crate::store::Clock::from_offset_seconds(8 * 3600);
+        let zone = JavaZone::resolve("Asia/Shanghai");
+        let rules = Rules::for_release("2.0.5");
+        // No online schedule: every midnight, closed interval.
         assert_eq!(
-            list,
+            date_list(
+                t("2024-01-01 00:00:00"),
+                t("2024-01-03 00:00:00"),
+                &[],
+                clock,
+                zone,
+                rules
+            ),
             vec![
                 t("2024-01-01 00:00:00"),
                 t("2024-01-02 00:00:00"),
                 t("2024-01-03 00:00:00")
             ]
         );
-        // Start and end inside days: only the midnights in between.
-        let list = fire_date_list(
-            t("2024-01-01 10:00:00"),
-            t("2024-01-03 09:00:00"),
-            &[&DailyMidnight],
-        );
+        // Two schedules: concatenated, not sorted; a crontab that does not parse adds nothing.
         assert_eq!(
-            list,
-            vec![t("2024-01-02 00:00:00"), t("2024-01-03 00:00:00")]
-        );
-        // start == end: that date, whatever the cron says.
-        let one = t("2024-01-01 10:00:00");
-        assert_eq!(fire_date_list(one, one, &[]), vec![one]);
-        // Schedules whose cron does not parse add nothing (no fallback to the default).
-        assert!(fire_date_list(t("2024-01-01 00:00:00"), t("2024-01-03 00:00:00"), &[]).is_empty());
-        // End before start: nothing.
-        assert!(fire_date_list(
-            t("2024-01-03 00:00:00"),
-            t("2024-01-01 00:00:00"),
-            &[&DailyMidnight]
-        )
-        .is_empty());
-    }
-
-    #[test]
-    fn schedules_concatenate_unsorted() {
-        let six: &dyn NextFire = &Every6h;
-        let midnight: &dyn NextFire = &DailyMidnight;
-        let list = fire_date_list(
-            t("2024-01-01 00:00:00"),
-            t("2024-01-01 12:00:00"),
-            &[six, midnight],
-        );
-        assert_eq!(
-            list,
+            date_list(
+                t("2024-01-01 00:00:00"),
+                t("2024-01-01 12:00:00"),
+                &["0 0 */6 * * ? *", "not a cron", "0 0 0 * * ? *"],
+                clock,
+                zone,
+                rules
+            ),
             vec![
                 t("2024-01-01 00:00:00"),
                 t("2024-01-01 06:00:00"),
@@ -264,47 +153,9 @@ mod tests {
                 t("2024-01-01 00:00:00")
             ]
         );
-    }
-
-    #[test]
-    fn default_cron_needs_no_port_others_do() {
-        let clock = crate::store::Clock::from_offset_seconds(0);
-        assert!(matches!(
-            fire_times_for("0 0 0 * * ? *", clock),
-            Ok(Some(_))
-        ));
-        assert!(matches!(
-            fire_times_for(" 0 0 0  * * ? * ", clock),
-            Ok(Some(_))
-        ));
-        assert_eq!(
-            fire_times_for("0 0 6 * * ? *", clock).err(),
-            Some(ComplementError::CronUnavailable("0 0 6 * * ? *".into()))
-        );
-    }
-
-    #[test]
-    fn epoch_adapter_works_in_database_time() {
-        // Every whole UTC hour, seen from a database 8 hours east of UTC.
-        let clock = crate::store::Clock::from_offset_seconds(8 * 3600);
-        let hourly = EpochFire::new(clock, |ms| Some((ms / 3_600_000 + 1) * 3_600_000));
-        assert_eq!(
-            hourly.next_after(t("2024-01-01 08:30:00")),
-            Some(t("2024-01-01 09:00:00"))
-        );
-        let list = fire_date_list(
-            t("2024-01-01 08:00:00"),
-            t("2024-01-01 10:00:00"),
-            &[&hourly],
-        );
-        assert_eq!(
-            list,
-            vec![
-                t("2024-01-01 08:00:00"),
-                t("2024-01-01 09:00:00"),
-                t("2024-01-01 10:00:00")
-            ]
-        );
+        // start == end: that date, whatever the cron (2.0.0-2.0.7).
+        let one = t("2024-01-01 10:00:00");
+        assert_eq!(date_list(one, one, &[], clock, zone, rules), vec![one]);
     }
 
     #[test]

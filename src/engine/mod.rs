@@ -85,6 +85,8 @@ pub struct Deps {
     pub registry: crate::registry::Registry,
     /// Load and memory limits under which intake takes commands (upstream `checkResource`).
     pub resources: crate::registry::metrics::ResourceCheck,
+    /// The Java processes' zone (`dsmaster.jvm.timezone`), for complement date lists.
+    pub jvm_zone: crate::schedule::calendar::JavaZone,
 }
 
 /// The running engine.
@@ -117,7 +119,10 @@ impl Engine {
             slot: deps.slot,
             instances: instances.clone(),
             skip: HashSet::new(),
-            features: workflow::Features::default(),
+            features: workflow::Features {
+                jvm_zone: deps.jvm_zone,
+                ..workflow::Features::default()
+            },
             resources: deps.resources,
         };
         let handle = tokio::spawn(intake.run(stop));
@@ -240,6 +245,10 @@ impl Intake {
         match self.store.schema_version().await {
             Ok(v) => {
                 self.features.last24 = dependent::Last24Hours::for_patch(v.patch());
+                if let Some(p) = v.patch() {
+                    self.features.complement =
+                        crate::schedule::complement::Rules::for_release(&format!("2.0.{p}"));
+                }
             }
             Err(e) => {
                 warn!(error = %e, "schema version unreadable; 2.0.5 rules for dependent dates")

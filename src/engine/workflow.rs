@@ -74,10 +74,27 @@ pub(crate) struct Runtime {
     pub features: Features,
 }
 
-/// Behaviour that depends on the cluster's release (read once from `t_ds_version`).
-#[derive(Debug, Clone, Copy, Default)]
+/// Behaviour that depends on the cluster's release (read once from `t_ds_version`) and on
+/// the Java processes' surroundings.
+#[derive(Debug, Clone, Copy)]
 pub struct Features {
     pub last24: super::dependent::Last24Hours,
+    /// Complement date-list rules of the release.
+    pub complement: crate::schedule::complement::Rules,
+    /// The zone the Java processes run in (`dsmaster.jvm.timezone`): complement dates are
+    /// cron times in it, as upstream evaluates them in the JVM default zone.
+    pub jvm_zone: crate::schedule::calendar::JavaZone,
+}
+
+impl Default for Features {
+    /// 2.0.5's rules in UTC.
+    fn default() -> Self {
+        Features {
+            last24: super::dependent::Last24Hours::default(),
+            complement: crate::schedule::complement::Rules::for_release("2.0.5"),
+            jvm_zone: crate::schedule::calendar::JavaZone::resolve("UTC"),
+        }
+    }
 }
 
 /// How often a waiting DEPENDENT task reads its dependencies again (they may run on another
@@ -1550,27 +1567,15 @@ impl Workflow {
             .find_release_schedules(self.definition.code)
             .await
             .map_err(|e| e.to_string())?;
-        self.complement_dates = {
-            let clock = *self.store.clock();
-            let mut sources: Vec<Box<dyn super::complement::NextFire + Send + Sync>> =
-                Vec::with_capacity(schedules.len().max(1));
-            if schedules.is_empty() {
-                // No online schedule: upstream's default cron, every midnight.
-                sources.push(Box::new(super::complement::DailyMidnight));
-            }
-            for s in &schedules {
-                if let Some(source) = super::complement::fire_times_for(&s.crontab, clock)
-                    .map_err(|e| e.to_string())?
-                {
-                    sources.push(source);
-                }
-            }
-            let refs: Vec<&dyn super::complement::NextFire> = sources
-                .iter()
-                .map(|b| b.as_ref() as &dyn super::complement::NextFire)
-                .collect();
-            super::complement::fire_date_list(start, end, &refs)
-        };
+        let crontabs: Vec<&str> = schedules.iter().map(|s| s.crontab.as_str()).collect();
+        self.complement_dates = super::complement::date_list(
+            start,
+            end,
+            &crontabs,
+            *self.store.clock(),
+            self.features.jvm_zone,
+            self.features.complement,
+        );
         info!(dates = self.complement_dates.len(), "complement date list");
         let Some(first) = self.complement_dates.first().copied() else {
             return Ok(());

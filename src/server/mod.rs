@@ -4,7 +4,7 @@
 //! Start: database (retried with back-off until the startup deadline, naming host:port) →
 //! schema check and wire dialect choice (configuration first, else `t_ds_version`; logged) →
 //! ZooKeeper (retried likewise) → the command port → dispatcher → our master node with its
-//! full heartbeat → command intake. Stop (signal, or registry session lost): intake stops,
+//! full heartbeat → command intake → Quartz cluster member (timed schedules). Stop (signal, or registry session lost): intake stops,
 //! our node is removed, in-flight frames get a moment to flush, the pool closes. Instances
 //! still running are left as rows; a restarted master (or a peer's failover) picks them up.
 
@@ -37,6 +37,8 @@ pub struct Settings {
     pub link: LinkOptions,
     /// `master.failover.interval`: period of the failover sweep.
     pub failover_interval: Duration,
+    /// `quartz.properties` (timed schedules; a started master is a Quartz cluster member).
+    pub quartz: crate::schedule::Options,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -231,12 +233,20 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
                 settings.registry.max_cpuload_avg,
                 settings.registry.reserved_memory,
             ),
+            jvm_zone: settings.quartz.jvm_zone,
         },
         instances.clone(),
         inbound_rx,
         stop_rx.clone(),
     );
     let sweep = tokio::spawn(sweeper.run(stop_rx.clone()));
+    // Like MasterServer, Quartz starts last: from here on this master fires schedules.
+    let quartz = if settings.quartz.enabled {
+        Some(crate::schedule::start(store.clone(), settings.quartz.clone()).await)
+    } else {
+        info!("timed schedules disabled (dsmaster.schedule.enabled=false)");
+        None
+    };
     let stop_for_loss = stop_tx.clone();
     let lost_registry = registry.clone();
     let mut stop_wait = stop_rx.clone();
@@ -247,6 +257,9 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
                 let _ = stop_for_loss.send(true);
             }
             _ = stop_wait.wait_for(|s| *s) => {}
+        }
+        if let Some(q) = quartz {
+            q.shutdown().await;
         }
         info!("shutting down: command intake stops");
         let _ = intake.await;
@@ -355,6 +368,8 @@ pub enum SettingsError {
     Address(crate::config::Error),
     #[error("dsmaster.heartbeat.fields must be 13 or 14, not {0}")]
     HeartbeatFields(u8),
+    #[error("quartz settings: {0}")]
+    Quartz(#[from] crate::schedule::options::Error),
 }
 
 impl Settings {
@@ -407,6 +422,7 @@ impl Settings {
             startup_timeout: o.ours.startup_timeout,
             link: LinkOptions::default(),
             failover_interval: o.master.failover_interval,
+            quartz: crate::schedule::Options::load(&o.conf_dir)?,
         })
     }
 }

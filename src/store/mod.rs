@@ -17,6 +17,7 @@ mod failover;
 mod instance;
 pub mod json;
 mod logic;
+pub mod quartz;
 pub mod reference;
 pub mod rows;
 mod sql;
