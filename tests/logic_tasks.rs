@@ -749,3 +749,37 @@ async fn sub_process_failed_child_recovers_with_its_parent() {
     );
     c.stop().await;
 }
+
+/// A complement over a workflow with online cron schedules runs one instance per cron time
+/// inside the closed interval (upstream `CronUtils.getSelfFireDateList`, Quartz's arithmetic);
+/// an offline schedule does not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complement_follows_the_online_cron_schedules() {
+    let c = cluster().await;
+    let mut conn = c.conn().await.unwrap();
+    let wf = import(&c, "fixtures/workflows/logic-complement.json")
+        .await
+        .remove(0);
+    for (crontab, release_state) in [("0 0 6,18 * * ? *", 1), ("0 30 * * * ? *", 0)] {
+        conn.exec_drop(
+            "INSERT INTO t_ds_schedules (process_definition_code, start_time, end_time, timezone_id, crontab, failure_strategy, user_id, release_state, warning_type, warning_group_id, process_instance_priority, worker_group, environment_code, create_time, update_time) \
+             VALUES (?, '2020-01-01 00:00:00', '2030-01-01 00:00:00', 'UTC', ?, 1, 1, ?, 0, 0, 2, 'default', -1, NOW(), NOW())",
+            (wf.definition_code, crontab, release_state),
+        )
+        .await
+        .unwrap();
+    }
+    complement_command(&mut conn, &wf, "2024-03-01 00:00:00", "2024-03-02 06:00:00").await;
+    let rows = wait_instances_done(&c, wf.definition_code, 3).await;
+    let dates: Vec<&str> = rows.iter().filter_map(|r| r.1.as_deref()).collect();
+    assert_eq!(
+        dates,
+        vec![
+            "2024-03-01 06:00:00",
+            "2024-03-01 18:00:00",
+            "2024-03-02 06:00:00"
+        ]
+    );
+    drop(conn);
+    c.stop().await;
+}
