@@ -6,7 +6,7 @@
 //! zone, which a Java master shares with its JDBC session).
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::schedule::calendar::JavaZone;
 use crate::schedule::complement::{self_fire_date_list, Rules};
@@ -80,29 +80,9 @@ pub fn next_date(list: &[NaiveDateTime], current: NaiveDateTime) -> Option<Naive
 /// string, key order kept), without `StartNodeIdList`, with `complementStartDate` replaced by
 /// the next date when the key exists.
 pub fn next_command_param(command_param: Option<&str>, next: NaiveDateTime) -> String {
-    let map: Map<String, Value> = command_param
-        .and_then(|t| serde_json::from_str::<Value>(t).ok())
-        .and_then(|v| match v {
-            Value::Object(m) => Some(m),
-            _ => None,
-        })
-        .unwrap_or_default();
-    let mut out = Map::new();
-    for (k, v) in map {
-        if k == "StartNodeIdList" {
-            continue;
-        }
-        let v = match v {
-            Value::String(s) => Value::String(s),
-            Value::Null => Value::Null,
-            other => Value::String(other.to_string()),
-        };
-        let v = if k == "complementStartDate" {
-            Value::String(next.format(DATE_FORMAT).to_string())
-        } else {
-            v
-        };
-        out.insert(k, v);
+    let mut out = crate::store::json::java_string_map(command_param, "StartNodeIdList");
+    if let Some(v) = out.get_mut("complementStartDate") {
+        *v = Value::String(next.format(DATE_FORMAT).to_string());
     }
     Value::Object(out).to_string()
 }

@@ -204,25 +204,7 @@ pub fn sub_link(command_param: Option<&str>) -> Option<SubLink> {
 /// The child's `command_param` once its id is known: upstream re-serialises the param as a
 /// `Map<String, String>` and moves `processInstanceId` (now the child id) to the end.
 pub fn child_param_with_id(command_param: Option<&str>, child_id: i32) -> String {
-    let map: Map<String, Value> = command_param
-        .and_then(|t| serde_json::from_str::<Value>(t).ok())
-        .and_then(|v| match v {
-            Value::Object(m) => Some(m),
-            _ => None,
-        })
-        .unwrap_or_default();
-    let mut out = Map::new();
-    for (k, v) in map {
-        if k == "processInstanceId" {
-            continue;
-        }
-        let v = match v {
-            Value::String(s) => Value::String(s),
-            Value::Null => Value::Null,
-            other => Value::String(other.to_string()),
-        };
-        out.insert(k, v);
-    }
+    let mut out = crate::store::json::java_string_map(command_param, "processInstanceId");
     out.insert(
         "processInstanceId".into(),
         Value::String(child_id.to_string()),

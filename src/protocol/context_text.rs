@@ -27,7 +27,7 @@ use super::context::{
 };
 use super::date;
 use super::dialect::Dialect;
-use super::escape::special_mask;
+use super::escape::{special_mask, UNESCAPE};
 use crate::model::{ExecutionStatus, TaskTimeoutStrategy};
 
 // ---------------------------------------------------------------------------------------
@@ -451,20 +451,6 @@ pub(crate) fn write_escaped_json(ctx: &TaskExecutionContext, dialect: Dialect, o
 // ---------------------------------------------------------------------------------------
 // Reading
 // ---------------------------------------------------------------------------------------
-
-/// The byte an escape letter stands for, 0 for `u` and for letters that are no escape.
-static UNESCAPE: [u8; 256] = {
-    let mut t = [0u8; 256];
-    t[b'"' as usize] = b'"';
-    t[b'\\' as usize] = b'\\';
-    t[b'/' as usize] = b'/';
-    t[b'b' as usize] = 0x08;
-    t[b'f' as usize] = 0x0C;
-    t[b'n' as usize] = b'\n';
-    t[b'r' as usize] = b'\r';
-    t[b't' as usize] = b'\t';
-    t
-};
 
 /// Reads the context's JSON text as it appears escaped inside the request body. Every method
 /// answers `None` when the text is not what Jackson writes; nothing is reported, since the

@@ -41,7 +41,7 @@ static ESCAPE: [u8; 256] = {
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// The letter after a backslash → the byte it stands for; 0 for `u` and invalid letters.
-static UNESCAPE: [u8; 256] = {
+pub(crate) static UNESCAPE: [u8; 256] = {
     let mut t = [0u8; 256];
     t[b'"' as usize] = b'"';
     t[b'\\' as usize] = b'\\';

@@ -181,6 +181,30 @@ fn properties_from_value(v: Value) -> std::result::Result<Vec<Property>, JsonErr
     }
 }
 
+/// A `command_param` object as Java re-serialises it after reading it into a
+/// `Map<String, String>`: every value a string (null stays null), key order kept, without
+/// `drop`. Unreadable text or a non-object gives an empty map, as upstream's lenient read.
+pub fn java_string_map(command_param: Option<&str>, drop: &str) -> Map<String, Value> {
+    let map: Map<String, Value> = command_param
+        .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        .and_then(|v| match v {
+            Value::Object(m) => Some(m),
+            _ => None,
+        })
+        .unwrap_or_default();
+    map.into_iter()
+        .filter(|(k, _)| k != drop)
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) => Value::String(s),
+                Value::Null => Value::Null,
+                other => Value::String(other.to_string()),
+            };
+            (k, v)
+        })
+        .collect()
+}
+
 /// A property list as the column text (`None` for an empty list, as the master leaves
 /// `global_params` / `var_pool` NULL when there is nothing).
 pub fn properties_to_json(list: &[Property]) -> Option<String> {
