@@ -288,7 +288,11 @@ pub fn run_switch(task_params: Option<&str>, params: &HashMap<String, String>) -
             })
         })
         .collect();
+    // Upstream stores the whole `SwitchParameters` bean as Jackson writes it, so the
+    // inherited `localParams` and `varPool` (never set on this path) are there as nulls.
     let stored = serde_json::json!({
+        "localParams": null,
+        "varPool": null,
         "dependRelation": null,
         "resultConditionLocation": chosen,
         "relation": null,

@@ -1146,6 +1146,22 @@ impl Workflow {
         Some(super::dag::Branch { take, skip })
     }
 
+    /// Where upstream's master logs a task it runs itself, and what it writes into the row's
+    /// `log_path` (2.0.5 `LogUtils.getTaskLogPath`: the master's log base, `logs` under its
+    /// working directory, then `<definition code>_<version>/<instance id>/<task id>.log`).
+    fn logic_log_path(&self, id: i32) -> String {
+        let base = std::env::current_dir()
+            .unwrap_or_default()
+            .join("logs")
+            .join(format!(
+                "{}_{}",
+                self.instance.process_definition_code, self.instance.process_definition_version
+            ))
+            .join(self.instance.id.to_string())
+            .join(format!("{id}.log"));
+        base.to_string_lossy().into_owned()
+    }
+
     /// Upstream `ConditionTaskProcessor`: judge the listed tasks' states now and finish at
     /// once, on this master (host = our address).
     async fn run_conditions(&mut self, id: i32, node: &crate::store::TaskDefinition) {
@@ -1161,9 +1177,10 @@ impl Workflow {
             .collect();
         let outcome = super::logic::judge_conditions(node.task_params.as_deref(), &states);
         let now = self.store.clock().now();
+        let log_path = self.logic_log_path(id);
         if let Err(e) = self
             .store
-            .update_logic_task(id, outcome, &self.host, now, now, None)
+            .update_logic_task(id, outcome, &self.host, now, None, &log_path)
             .await
         {
             error!(task_instance_id = id, error = %e, "could not record the conditions result");
@@ -1172,6 +1189,7 @@ impl Workflow {
             t.state = Some(outcome);
             t.host = Some(self.host.clone());
             t.start_time = Some(now);
+            t.log_path = Some(log_path.clone());
             t.end_time = Some(now);
         }
         info!(task_instance_id = id, state = %outcome, "conditions judged");
@@ -1232,9 +1250,17 @@ impl Workflow {
                 },
             );
         let now = self.store.clock().now();
+        let log_path = self.logic_log_path(id);
         if let Err(e) = self
             .store
-            .update_logic_task(id, outcome.state, &self.host, now, now, task_params.clone())
+            .update_logic_task(
+                id,
+                outcome.state,
+                &self.host,
+                now,
+                task_params.clone(),
+                &log_path,
+            )
             .await
         {
             error!(task_instance_id = id, error = %e, "could not record the switch result");
@@ -1243,6 +1269,7 @@ impl Workflow {
             t.state = Some(outcome.state);
             t.host = Some(self.host.clone());
             t.start_time = Some(now);
+            t.log_path = Some(log_path.clone());
             t.end_time = Some(now);
             if task_params.is_some() {
                 t.task_params = task_params;
@@ -1826,18 +1853,24 @@ impl Workflow {
             return;
         }
         let now = self.store.clock().now();
+        let log_path = self.logic_log_path(id);
         let state = self.tasks.get(&id).and_then(|t| t.state);
         if state.is_some_and(|s| s.is_finished()) {
             self.subs.remove(&id);
             return;
         }
         if state != Some(ExecutionStatus::RUNNING_EXECUTION) {
-            if let Err(e) = self.store.update_logic_task_started(id, None, now).await {
+            if let Err(e) = self
+                .store
+                .update_logic_task_started(id, None, now, &log_path)
+                .await
+            {
                 error!(task_instance_id = id, error = %e, "could not record the sub-process start");
             }
             if let Some(t) = self.tasks.get_mut(&id) {
                 t.state = Some(ExecutionStatus::RUNNING_EXECUTION);
                 t.start_time = Some(now);
+                t.log_path = Some(log_path.clone());
             }
             info!(
                 task_instance_id = id,
@@ -2034,9 +2067,10 @@ impl Workflow {
     /// schedule time, else now), then evaluated at once.
     async fn start_dependent(&mut self, id: i32, node: &crate::store::TaskDefinition) {
         let now = self.store.clock().now();
+        let log_path = self.logic_log_path(id);
         if let Err(e) = self
             .store
-            .update_logic_task_started(id, Some(&self.host), now)
+            .update_logic_task_started(id, Some(&self.host), now, &log_path)
             .await
         {
             error!(task_instance_id = id, error = %e, "could not record the dependent start");
@@ -2045,6 +2079,7 @@ impl Workflow {
             t.state = Some(ExecutionStatus::RUNNING_EXECUTION);
             t.host = Some(self.host.clone());
             t.start_time = Some(now);
+            t.log_path = Some(log_path.clone());
         }
         let params = match super::dependent::parse(node.task_params.as_deref()) {
             Ok(p) => p,

@@ -195,23 +195,24 @@ impl Store {
         self.exec_update("t_ds_task_instance", id, update).await
     }
 
-    /// A task the master runs itself (CONDITIONS, SWITCH, DEPENDENT): its outcome, the
-    /// master as host, its times and (SWITCH) its task_params with the decision, in one
-    /// statement.
+    /// A task the master runs and ends at once (CONDITIONS, SWITCH): its outcome, the
+    /// master as host, `at` as start and end time, its log path and (SWITCH) its
+    /// task_params with the decision, in one statement.
     pub async fn update_logic_task(
         &self,
         id: i32,
         state: ExecutionStatus,
         host: &str,
-        start_time: NaiveDateTime,
-        end_time: NaiveDateTime,
+        at: NaiveDateTime,
         task_params: Option<String>,
+        log_path: &str,
     ) -> Result<()> {
         let update = Update::default()
             .val("state", state.code())
             .val("host", host.to_string())
-            .val("start_time", start_time)
-            .val("end_time", end_time)
+            .val("start_time", at)
+            .val("end_time", at)
+            .val("log_path", log_path.to_string())
             .opt("task_params", task_params);
         self.exec_update("t_ds_task_instance", id, update).await
     }

@@ -238,17 +238,19 @@ impl Store {
     }
 
     /// A logic task starts on this master (DEPENDENT: host, RUNNING_EXECUTION, start time;
-    /// SUB_PROCESS: RUNNING_EXECUTION and start time, no host).
+    /// SUB_PROCESS: RUNNING_EXECUTION and start time, no host) with its log path.
     pub async fn update_logic_task_started(
         &self,
         id: i32,
         host: Option<&str>,
         start_time: NaiveDateTime,
+        log_path: &str,
     ) -> Result<()> {
         let update = Update::default()
             .val("state", ExecutionStatus::RUNNING_EXECUTION.code())
             .opt("host", host.map(str::to_string))
-            .val("start_time", start_time);
+            .val("start_time", start_time)
+            .val("log_path", log_path.to_string());
         let (sql, params) = update.build("t_ds_task_instance", id);
         let mut conn = self.conn().await?;
         conn.exec_drop(sql, params)
