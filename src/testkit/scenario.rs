@@ -88,6 +88,10 @@ pub struct StartOptions {
     pub instance_priority: &'static str,
     /// JSON object of start-up parameters overriding globals, e.g. `{"g":"x"}`.
     pub start_params: Option<String>,
+    /// `execType`: `START_PROCESS`, or `COMPLEMENT_DATA` with [`StartOptions::schedule_time`].
+    pub exec_type: &'static str,
+    /// `scheduleTime` of a complement: `"<start>,<end>"` (`yyyy-MM-dd HH:mm:ss` each).
+    pub schedule_time: Option<String>,
 }
 
 impl Default for StartOptions {
@@ -96,6 +100,8 @@ impl Default for StartOptions {
             failure_strategy: "CONTINUE",
             instance_priority: "MEDIUM",
             start_params: None,
+            exec_type: "START_PROCESS",
+            schedule_time: None,
         }
     }
 }
@@ -391,6 +397,108 @@ impl Side {
         .map(|_| ())
     }
 
+    /// Creates the workflows of an export file the way the UI's DAG editor does: task codes
+    /// from `task-definition/gen-task-codes`, then `POST process-definition` with the task and
+    /// relation JSON (tenant `default`, i.e. the user's tenant, as imported definitions carry).
+    /// Used instead of [`Side::import`] for logic tasks: 2.0.5's import gives tasks new codes
+    /// but leaves the codes *inside* task params (CONDITIONS success/failed nodes, SWITCH
+    /// branches, DEPENDENT items, SUB_PROCESS definition) pointing at the file's old codes.
+    /// Every code the file uses — task, definition (of an earlier workflow of the same file,
+    /// e.g. a sub-process child listed before its parent) and project — is rewritten
+    /// wherever it appears, as a number or a numeric string. Workflows are created in file
+    /// order under the file's names; returns the project's definitions afterwards.
+    pub async fn create(&self, project: i64, file: &Path) -> Result<Vec<Definition>, Error> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Error::Fixture(format!("reading {}: {e}", file.display())))?;
+        let workflows: Vec<Value> = serde_json::from_str(&text)
+            .map_err(|e| Error::Fixture(format!("parsing {}: {e}", file.display())))?;
+        let mut codes: BTreeMap<i64, i64> = BTreeMap::new();
+        let project_text = project.to_string();
+        for wf in &workflows {
+            let def = &wf["processDefinition"];
+            if let Some(old) = def["projectCode"].as_i64() {
+                codes.insert(old, project);
+            }
+            let tasks = wf["taskDefinitionList"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let n = tasks.len().to_string();
+            let fresh = self
+                .get(
+                    &format!("/projects/{project_text}/task-definition/gen-task-codes"),
+                    &[("genNum", n.as_str())],
+                )
+                .await?;
+            let fresh: Vec<i64> = fresh
+                .as_array()
+                .map(|l| l.iter().filter_map(Value::as_i64).collect())
+                .unwrap_or_default();
+            if fresh.len() != tasks.len() {
+                return Err(Error::Fixture(format!(
+                    "[{}] gen-task-codes gave {} codes for {} tasks",
+                    self.kind,
+                    fresh.len(),
+                    tasks.len()
+                )));
+            }
+            for (t, new) in tasks.iter().zip(&fresh) {
+                if let Some(old) = t["code"].as_i64() {
+                    codes.insert(old, *new);
+                }
+            }
+            let tasks = recode(Value::Array(tasks), &codes);
+            let relations = recode(wf["processTaskRelationList"].clone(), &codes);
+            let name = def["name"].as_str().unwrap_or("workflow").to_string();
+            let globals = def["globalParams"].as_str().unwrap_or("[]").to_string();
+            let timeout = def["timeout"].as_i64().unwrap_or(0).to_string();
+            self.post(
+                &format!("/projects/{project_text}/process-definition"),
+                &[
+                    ("name", name.as_str()),
+                    ("description", "conformance"),
+                    ("globalParams", globals.as_str()),
+                    ("locations", "[]"),
+                    ("timeout", timeout.as_str()),
+                    ("tenantCode", "default"),
+                    ("taskRelationJson", relations.to_string().as_str()),
+                    ("taskDefinitionJson", tasks.to_string().as_str()),
+                ],
+            )
+            .await?;
+            let created = self
+                .definitions(project)
+                .await?
+                .into_iter()
+                .find(|d| d.name == name)
+                .ok_or_else(|| {
+                    Error::Fixture(format!("[{}] created {name} is not listed", self.kind))
+                })?;
+            if let Some(old) = def["code"].as_i64() {
+                codes.insert(old, created.code);
+            }
+        }
+        self.definitions(project).await
+    }
+
+    /// A fresh project named `name` with the workflows of `file` created through the DAG
+    /// editor's endpoints ([`Side::create`]) and released; returns them by name.
+    pub async fn prepare_created(
+        &self,
+        name: &str,
+        file: &Path,
+    ) -> Result<(i64, BTreeMap<String, Definition>), Error> {
+        let project = self.create_project(name).await?;
+        let defs = self.create(project, file).await?;
+        for d in &defs {
+            self.release(project, d.code).await?;
+        }
+        Ok((
+            project,
+            defs.into_iter().map(|d| (d.name.clone(), d)).collect(),
+        ))
+    }
+
     /// A fresh project named `name` with `file` imported and released; returns its definition.
     pub async fn prepare(&self, name: &str, file: &Path) -> Result<(i64, Definition), Error> {
         let project = self.create_project(name).await?;
@@ -421,7 +529,7 @@ impl Side {
             ("failureStrategy", opts.failure_strategy),
             ("warningType", "NONE"),
             ("warningGroupId", "0"),
-            ("execType", "START_PROCESS"),
+            ("execType", opts.exec_type),
             ("taskDependType", "TASK_POST"),
             ("runMode", "RUN_MODE_SERIAL"),
             ("processInstancePriority", opts.instance_priority),
@@ -431,6 +539,9 @@ impl Side {
         ];
         if let Some(p) = &opts.start_params {
             form.push(("startParams", p.as_str()));
+        }
+        if let Some(t) = &opts.schedule_time {
+            form.push(("scheduleTime", t.as_str()));
         }
         self.post(
             &format!("/projects/{project}/executors/start-process-instance"),
@@ -621,6 +732,25 @@ impl Side {
             .unwrap_or_default())
     }
 
+    /// `t_ds_relation_process_instance` rows of parent instance `parent`, in id order:
+    /// `(parent task name, child instance id)`.
+    pub async fn sub_relations(&self, parent: i64) -> Result<Vec<(String, i64)>, Error> {
+        let mut conn = self.cluster.conn().await?;
+        let rows: Vec<(Option<String>, i64)> = conn
+            .exec(
+                "SELECT t.name, r.process_instance_id FROM t_ds_relation_process_instance r \
+                 LEFT JOIN t_ds_task_instance t ON t.id = r.parent_task_instance_id \
+                 WHERE r.parent_process_instance_id = ? ORDER BY r.id",
+                (parent,),
+            )
+            .await
+            .map_err(sql_err("relations"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(n, c)| (base_name(n.as_deref().unwrap_or("")), c))
+            .collect())
+    }
+
     /// The normalised final rows of one instance, read from the database.
     pub async fn snapshot(&self, instance: i64) -> Result<Snapshot, Error> {
         let mut conn = self.cluster.conn().await?;
@@ -641,6 +771,26 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// `v` with every number, or string holding only a number, that is a key of `codes`
+/// replaced by its value (same JSON kind).
+fn recode(v: Value, codes: &BTreeMap<i64, i64>) -> Value {
+    match v {
+        Value::Number(n) => match n.as_i64().and_then(|c| codes.get(&c)) {
+            Some(new) => Value::from(*new),
+            None => Value::Number(n),
+        },
+        Value::String(s) => match s.parse::<i64>().ok().and_then(|c| codes.get(&c)) {
+            Some(new) => Value::String(new.to_string()),
+            None => Value::String(s),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| recode(x, codes)).collect()),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().map(|(k, x)| (k, recode(x, codes))).collect())
+        }
+        other => other,
+    }
 }
 
 /// Rewrites `master.max.cpuload.avg` in a conf dir's `master.properties` to 100.
@@ -868,7 +1018,7 @@ type TaskRaw3 = (
     Option<String>, // app_link
 );
 
-fn sql(what: &str) -> impl Fn(mysql_async::Error) -> Error + '_ {
+fn sql_err(what: &str) -> impl Fn(mysql_async::Error) -> Error + '_ {
     move |e| Error::Fixture(format!("snapshot {what}: {e}"))
 }
 
@@ -887,7 +1037,7 @@ impl Snapshot {
                 (id,),
             )
             .await
-            .map_err(sql("process instance"))?
+            .map_err(sql_err("process instance"))?
             .ok_or_else(|| Error::Fixture(format!("[{label}] process instance {id} not found")))?;
         let b: InstanceRaw2 = conn
             .exec_first(
@@ -897,7 +1047,7 @@ impl Snapshot {
                 (id,),
             )
             .await
-            .map_err(sql("process instance"))?
+            .map_err(sql_err("process instance"))?
             .ok_or_else(|| Error::Fixture(format!("[{label}] process instance {id} vanished")))?;
         let t: InstanceTimes = conn
             .exec_first(
@@ -907,7 +1057,7 @@ impl Snapshot {
                 (id,),
             )
             .await
-            .map_err(sql("process instance"))?
+            .map_err(sql_err("process instance"))?
             .ok_or_else(|| Error::Fixture(format!("[{label}] process instance {id} vanished")))?;
 
         let rows: Vec<TaskRaw> = conn
@@ -918,7 +1068,7 @@ impl Snapshot {
                 (id,),
             )
             .await
-            .map_err(sql("task instances"))?;
+            .map_err(sql_err("task instances"))?;
         let rows2: Vec<TaskRaw2> = conn
             .exec(
                 "SELECT retry_times, task_params, flag, retry_interval, max_retry_times, \
@@ -928,7 +1078,7 @@ impl Snapshot {
                 (id,),
             )
             .await
-            .map_err(sql("task instances"))?;
+            .map_err(sql_err("task instances"))?;
         let rows3: Vec<TaskRaw3> = conn
             .exec(
                 "SELECT var_pool, dry_run, pid, app_link FROM t_ds_task_instance \
@@ -936,7 +1086,7 @@ impl Snapshot {
                 (id,),
             )
             .await
-            .map_err(sql("task instances"))?;
+            .map_err(sql_err("task instances"))?;
         if rows.len() != rows2.len() || rows.len() != rows3.len() {
             return Err(Error::Fixture(format!(
                 "[{label}] task rows of instance {id} changed while reading"
@@ -955,6 +1105,27 @@ impl Snapshot {
                 .collect()
         };
 
+        // Codes generated by the API (task, definition, project) inside JSON columns become
+        // `<task:NAME>`, `<workflow:NAME>`, `<project:NAME>`: each side's API generated its
+        // own, and logic-task params (CONDITIONS/SWITCH nodes, DEPENDENT items, SUB_PROCESS
+        // definition) and child command params carry them.
+        let mut codes: BTreeMap<i64, String> = BTreeMap::new();
+        for (sql, kind) in [
+            ("SELECT code, name FROM t_ds_project", "project"),
+            (
+                "SELECT code, name FROM t_ds_process_definition_log",
+                "workflow",
+            ),
+            ("SELECT code, name FROM t_ds_task_definition_log", "task"),
+        ] {
+            let named: Vec<(i64, Option<String>)> =
+                conn.query(sql).await.map_err(sql_err("codes"))?;
+            for (code, name) in named {
+                let name = base_name(name.as_deref().unwrap_or(""));
+                codes.insert(code, format!("<{kind}:{name}>"));
+            }
+        }
+
         let mut instance = BTreeMap::new();
         instance.insert("name", text(a.0.as_deref().map(base_name)));
         instance.insert("process_definition_version", int(a.1));
@@ -965,7 +1136,10 @@ impl Snapshot {
             "command_type",
             coded(a.5, |c| CommandType::from_code(c).ok()),
         );
-        instance.insert("command_param", replace_ids(json_column(a.6), id, &ids));
+        instance.insert(
+            "command_param",
+            uncode(replace_ids(json_column(a.6), id, &ids), &codes),
+        );
         instance.insert("task_depend_type", int(a.7));
         instance.insert("max_try_times", int(a.8));
         instance.insert("failure_strategy", int(a.9));
@@ -1009,7 +1183,7 @@ impl Snapshot {
             f.insert("log_path", set_or_null(&r.10));
             f.insert("alert_flag", int(r.11));
             f.insert("retry_times", int(r2.0));
-            f.insert("task_params", json_column(r2.1));
+            f.insert("task_params", uncode(json_column(r2.1), &codes));
             f.insert("flag", coded(r2.2, |c| Flag::from_code(c).ok()));
             f.insert("retry_interval", int(r2.3));
             f.insert("max_retry_times", int(r2.4));
@@ -1122,6 +1296,34 @@ impl Snapshot {
     }
 }
 
+/// `v` with every number, or string holding only a number, that is a key of `codes`
+/// replaced by the code's placeholder.
+fn uncode(v: Value, codes: &BTreeMap<i64, String>) -> Value {
+    match v {
+        Value::Number(n) => match n.as_i64().and_then(|c| codes.get(&c)) {
+            Some(p) => Value::String(p.clone()),
+            None => Value::Number(n),
+        },
+        Value::String(s) => match s.trim().parse::<i64>().ok().and_then(|c| codes.get(&c)) {
+            Some(p) => Value::String(p.clone()),
+            // JSON kept as text inside JSON (task params carry `conditionResult`,
+            // `dependence`, `switchResult` so): its codes too, still as text.
+            None if s.trim_start().starts_with(['{', '[']) => {
+                match serde_json::from_str::<Value>(&s) {
+                    Ok(inner) => Value::String(uncode(canonical(inner), codes).to_string()),
+                    Err(_) => Value::String(s),
+                }
+            }
+            None => Value::String(s),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| uncode(x, codes)).collect()),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().map(|(k, x)| (k, uncode(x, codes))).collect())
+        }
+        other => other,
+    }
+}
+
 /// Replaces the instance id and task-instance ids inside `command_param` with placeholders:
 /// `ProcessInstanceId` → `<instance>`, `StartNodeIdList` (comma-separated task ids) →
 /// `<name#k>` per id.
@@ -1135,6 +1337,13 @@ fn replace_ids(v: Value, instance: i64, tasks: &BTreeMap<i64, String>) -> Value 
                     || val.as_str() == Some(instance.to_string().as_str()) =>
             {
                 Value::String("<instance>".into())
+            }
+            // A sub-process child's link to its parent: ids of the other instance.
+            "parentProcessInstanceId" | "parentTaskInstanceId"
+                if val.as_i64().is_some()
+                    || val.as_str().is_some_and(|t| t.parse::<i64>().is_ok()) =>
+            {
+                Value::String(format!("<{k}>"))
             }
             "StartNodeIdList" => {
                 let raw = match &val {
