@@ -19,7 +19,7 @@
 //! Run one scenario: `cargo test --test conformance -- chain --nocapture`.
 //!
 //! Logic tasks: CONDITIONS (both branches), SWITCH (a case and the default), SUB_PROCESS
-//! (parent, child and relation row), DEPENDENT on a workflow that succeeded first, and a
+//! (parent, child and relation row), DEPENDENT on a workflow that succeeded or failed first, and a
 //! serial COMPLEMENT_DATA over three dates started from the run dialog. Workflows with logic
 //! tasks are created through the DAG editor's endpoints (`Side::create`), not imported: 2.0.5's
 //! import renews task and definition codes but not the references to them inside task params.
@@ -27,7 +27,7 @@
 //!
 //! Not covered: master-side timeouts (task and workflow), retry intervals > 0 (they cost a
 //! full minute per attempt), schedules (see tests/schedule_*.rs), parallel complement,
-//! DEPENDENT on a failed or still-running workflow.
+//! DEPENDENT on a still-running workflow, pause/stop/recover of logic tasks.
 //!
 //! Needs `java` 17 and `mvn` with access to Maven Central (first run) or a warm `~/.m2`.
 
@@ -1181,6 +1181,34 @@ fn dependent_on_finished_workflow() {
                 &[("D", "SUCCESS"), ("AFTER", "SUCCESS")],
             )
             .await?;
+            Ok(vec![
+                ("upstream", s.snapshot(up).await?),
+                ("waiter", s.snapshot(id).await?),
+            ])
+        },
+    );
+}
+
+/// Workflow FA (fails) ends FAILURE first; then D (DEPENDENT: that workflow, ALL, `today`)
+/// fails, and so does its instance.
+#[test]
+fn dependent_on_failed_workflow() {
+    differential(
+        "dependent_on_failed_workflow",
+        DiffOptions::default(),
+        |s, p| async move {
+            let (project, defs) = s.prepare_created(&p, &fixture("logic-dep")).await?;
+            let upstream = defs["logic-dep-upstream-fails"].code;
+            s.start_instance(project, upstream, &StartOptions::default())
+                .await?;
+            let up = s.wait_for_instance(project, upstream, DEFAULT_WAIT).await?;
+            s.wait_state(project, up, "FAILURE").await?;
+            let waiter = defs["logic-dep-waiter-fails"].code;
+            s.start_instance(project, waiter, &StartOptions::default())
+                .await?;
+            let id = s.wait_for_instance(project, waiter, DEFAULT_WAIT).await?;
+            s.wait_finished(project, id).await?;
+            expect_ui(s, project, id, "FAILURE", &[("D", "FAILURE")]).await?;
             Ok(vec![
                 ("upstream", s.snapshot(up).await?),
                 ("waiter", s.snapshot(id).await?),
