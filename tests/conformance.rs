@@ -1216,3 +1216,77 @@ fn dependent_on_failed_workflow() {
         },
     );
 }
+
+/// Parent S (SUB_PROCESS of a child whose only task fails) → T: the child ends FAILURE, so
+/// do S and the parent; T never runs.
+#[test]
+fn sub_process_child_fails() {
+    differential(
+        "sub_process_child_fails",
+        DiffOptions::default(),
+        |s, p| async move {
+            let (project, _, id, _) = run_created(
+                s,
+                &p,
+                "conf-sub-fail",
+                "conf-sub-parent-fail",
+                &StartOptions::default(),
+            )
+            .await?;
+            expect_ui(s, project, id, "FAILURE", &[("S", "FAILURE")]).await?;
+            let relations = s.sub_relations(id).await?;
+            let [(task, child)] = relations.as_slice() else {
+                return Err(Error::Fixture(format!(
+                    "[{}] relation rows {relations:?}",
+                    s.kind
+                )));
+            };
+            ensure(s, task == "S", || format!("relation of task {task}"))?;
+            expect_ui(s, project, *child, "FAILURE", &[("CA", "FAILURE")]).await?;
+            Ok(vec![
+                ("parent", s.snapshot(id).await?),
+                ("child", s.snapshot(*child).await?),
+            ])
+        },
+    );
+}
+
+/// D (DEPENDENT on workflow WA → WB, ALL and task WB, `today`) is started while that
+/// workflow still runs (WA sleeps 3 s): D waits, then succeeds once it has ended; AFTER runs.
+#[test]
+fn dependent_waits_for_running_workflow() {
+    differential(
+        "dependent_waits_for_running_workflow",
+        DiffOptions::default(),
+        |s, p| async move {
+            let (project, defs) = s.prepare_created(&p, &fixture("logic-dep")).await?;
+            let upstream = defs["logic-dep-upstream"].code;
+            s.start_instance(project, upstream, &StartOptions::default())
+                .await?;
+            let up = s.wait_for_instance(project, upstream, DEFAULT_WAIT).await?;
+            s.wait_task_state(project, up, "WA", "RUNNING_EXECUTION")
+                .await?;
+            let waiter = defs["logic-dep-waiter"].code;
+            s.start_instance(project, waiter, &StartOptions::default())
+                .await?;
+            let id = s.wait_for_instance(project, waiter, DEFAULT_WAIT).await?;
+            s.wait_finished(project, id).await?;
+            let up_state = s.instance(project, up).await?;
+            ensure(s, up_state["state"].as_str() == Some("SUCCESS"), || {
+                format!("upstream {} when the waiter ended", up_state["state"])
+            })?;
+            expect_ui(
+                s,
+                project,
+                id,
+                "SUCCESS",
+                &[("D", "SUCCESS"), ("AFTER", "SUCCESS")],
+            )
+            .await?;
+            Ok(vec![
+                ("upstream", s.snapshot(up).await?),
+                ("waiter", s.snapshot(id).await?),
+            ])
+        },
+    );
+}
