@@ -1290,3 +1290,52 @@ fn dependent_waits_for_running_workflow() {
         },
     );
 }
+
+/// Stop the parent while its child's only task (CA, `sleep 20`) runs: the stop reaches the
+/// child, CA is killed, the parent ends STOP; T never runs.
+#[test]
+fn sub_process_stop_parent() {
+    differential(
+        "sub_process_stop_parent",
+        DiffOptions::default(),
+        |s, p| async move {
+            let (project, defs) = s.prepare_created(&p, &fixture("conf-sub-slow")).await?;
+            let parent = defs["conf-sub-parent-slow"].code;
+            s.start_instance(project, parent, &StartOptions::default())
+                .await?;
+            let id = s.wait_for_instance(project, parent, DEFAULT_WAIT).await?;
+            let deadline = Instant::now() + DEFAULT_WAIT;
+            let child = loop {
+                if let [(_, c)] = s.sub_relations(id).await?.as_slice() {
+                    if *c > 0 {
+                        break *c;
+                    }
+                }
+                ensure(s, Instant::now() < deadline, || {
+                    "no child instance".to_string()
+                })?;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            };
+            s.wait_task_state(project, child, "CA", "RUNNING_EXECUTION")
+                .await?;
+            // S shows RUNNING_EXECUTION once the parent's master has taken up the child (2.0.5:
+            // on a state-wheel tick after the child exists). A stop before that reaches no
+            // child on 2.0.5 (deviation 16), so the scenario stops after it.
+            s.wait_task_state(project, id, "S", "RUNNING_EXECUTION")
+                .await?;
+            // And CA's shell has started (its row gets the pid the kill reports), which on
+            // dsmaster may be later than S's start.
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            s.execute(project, id, "STOP").await?;
+            let inst = s.wait_finished(project, id).await?;
+            ensure(s, inst["state"].as_str() == Some("STOP"), || {
+                format!("parent state {}", inst["state"])
+            })?;
+            s.wait_finished(project, child).await?;
+            Ok(vec![
+                ("parent", s.snapshot(id).await?),
+                ("child", s.snapshot(child).await?),
+            ])
+        },
+    );
+}
