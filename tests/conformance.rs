@@ -1339,3 +1339,65 @@ fn sub_process_stop_parent() {
         },
     );
 }
+
+/// The failed parent of `sub_process_child_fails` recovered with START_FAILURE_TASK_PROCESS:
+/// S runs again (its child is recovered, and fails again).
+#[test]
+fn sub_process_recover_failed() {
+    differential(
+        "sub_process_recover_failed",
+        DiffOptions::default(),
+        |s, p| async move {
+            let (project, _, id, _) = run_created(
+                s,
+                &p,
+                "conf-sub-fail",
+                "conf-sub-parent-fail",
+                &StartOptions::default(),
+            )
+            .await?;
+            let first = s.snapshot(id).await?;
+            s.execute(project, id, "START_FAILURE_TASK_PROCESS").await?;
+            s.wait_instance(project, id, DEFAULT_WAIT, "recovered run ended", |v| {
+                v["runTimes"].as_i64() == Some(2) && v["state"].as_str() == Some("FAILURE")
+            })
+            .await?;
+            let relations = s.sub_relations(id).await?;
+            let children: Vec<i64> = relations.iter().map(|(_, c)| *c).collect();
+            let mut run = vec![("first", first), ("recovered", s.snapshot(id).await?)];
+            let labels = ["child-1", "child-2"];
+            ensure(s, children.len() <= labels.len(), || {
+                format!("relation rows {relations:?}")
+            })?;
+            for (c, label) in children.iter().zip(labels) {
+                s.wait_finished(project, *c).await?;
+                run.push((label, s.snapshot(*c).await?));
+            }
+            Ok(run)
+        },
+    );
+}
+
+/// REPEAT_RUNNING of the finished SWITCH workflow (x = 5): the switch decides again on new
+/// rows; the first run's rows are kept as history.
+#[test]
+fn switch_rerun() {
+    differential("switch_rerun", DiffOptions::default(), |s, p| async move {
+        let (project, _, id, _) =
+            run_created(s, &p, "switch-x-5", "switch-x-5", &StartOptions::default()).await?;
+        s.execute(project, id, "REPEAT_RUNNING").await?;
+        s.wait_instance(project, id, DEFAULT_WAIT, "second run SUCCESS", |v| {
+            v["runTimes"].as_i64() == Some(2) && v["state"].as_str() == Some("SUCCESS")
+        })
+        .await?;
+        expect_ui(
+            s,
+            project,
+            id,
+            "SUCCESS",
+            &[("A", "SUCCESS"), ("SW", "SUCCESS"), ("B", "SUCCESS")],
+        )
+        .await?;
+        Ok(vec![("rerun", s.snapshot(id).await?)])
+    });
+}
