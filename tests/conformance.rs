@@ -1401,3 +1401,65 @@ fn switch_rerun() {
         Ok(vec![("rerun", s.snapshot(id).await?)])
     });
 }
+
+/// Pause the parent while its child's CA (`sleep 20`) runs, after the parent's master has
+/// taken up the child: CA completes, the child and S pause, the parent ends PAUSE; then
+/// RECOVER_SUSPENDED_PROCESS runs the rest (T) to SUCCESS.
+#[test]
+fn sub_process_pause_then_recover() {
+    differential(
+        "sub_process_pause_then_recover",
+        DiffOptions::default(),
+        |s, p| async move {
+            let (project, defs) = s.prepare_created(&p, &fixture("conf-sub-slow")).await?;
+            let parent = defs["conf-sub-parent-slow"].code;
+            s.start_instance(project, parent, &StartOptions::default())
+                .await?;
+            let id = s.wait_for_instance(project, parent, DEFAULT_WAIT).await?;
+            s.wait_task_state(project, id, "S", "RUNNING_EXECUTION")
+                .await?;
+            let child = match s.sub_relations(id).await?.as_slice() {
+                [(_, c)] => *c,
+                other => {
+                    return Err(Error::Fixture(format!(
+                        "[{}] relation rows {other:?}",
+                        s.kind
+                    )))
+                }
+            };
+            s.wait_task_state(project, child, "CA", "RUNNING_EXECUTION")
+                .await?;
+            s.execute(project, id, "PAUSE").await?;
+            let paused = s.wait_finished(project, id).await?;
+            ensure(s, paused["state"].as_str() == Some("PAUSE"), || {
+                format!("parent state {}", paused["state"])
+            })?;
+            s.wait_finished(project, child).await?;
+            let run = vec![
+                ("paused parent", s.snapshot(id).await?),
+                ("paused child", s.snapshot(child).await?),
+            ];
+            s.execute(project, id, "RECOVER_SUSPENDED_PROCESS").await?;
+            s.wait_instance(project, id, DEFAULT_WAIT, "recovered run ended", |v| {
+                v["runTimes"].as_i64() == Some(2)
+                    && v["state"]
+                        .as_str()
+                        .and_then(|st| dsmaster::model::ExecutionStatus::from_name(st).ok())
+                        .is_some_and(dsmaster::model::ExecutionStatus::is_finished)
+            })
+            .await?;
+            expect_ui(
+                s,
+                project,
+                id,
+                "SUCCESS",
+                &[("S", "SUCCESS"), ("T", "SUCCESS")],
+            )
+            .await?;
+            let mut run = run;
+            run.push(("recovered parent", s.snapshot(id).await?));
+            run.push(("recovered child", s.snapshot(child).await?));
+            Ok(run)
+        },
+    );
+}

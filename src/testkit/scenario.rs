@@ -1338,8 +1338,9 @@ fn replace_ids(v: Value, instance: i64, tasks: &BTreeMap<i64, String>) -> Value 
             {
                 Value::String("<instance>".into())
             }
-            // A sub-process child's link to its parent: ids of the other instance.
-            "parentProcessInstanceId" | "parentTaskInstanceId"
+            // A sub-process child's link to its parent: ids of the other instance and (`id`)
+            // of the relation row, which depend on what else ran on that database.
+            "parentProcessInstanceId" | "parentTaskInstanceId" | "id"
                 if val.as_i64().is_some()
                     || val.as_str().is_some_and(|t| t.parse::<i64>().is_ok()) =>
             {
