@@ -1054,104 +1054,142 @@ fn complement_serial() {
         "complement_serial",
         DiffOptions::default(),
         |s, p| async move {
-            let (project, def) = s.prepare(&p, &fixture("logic-complement")).await?;
-            let opts = StartOptions {
-                exec_type: "COMPLEMENT_DATA",
-                schedule_time: Some("2024-01-01 00:00:00,2024-01-03 00:00:00".into()),
-                ..StartOptions::default()
-            };
-            s.start_instance(project, def.code, &opts).await?;
-            let deadline = Instant::now() + DEFAULT_WAIT;
-            let listed = loop {
-                let listed = s.instances(project, def.code).await?;
-                let done = listed.iter().all(|i| {
-                    i["state"]
-                        .as_str()
-                        .and_then(|st| dsmaster::model::ExecutionStatus::from_name(st).ok())
-                        .is_some_and(dsmaster::model::ExecutionStatus::is_finished)
-                });
-                if listed.len() >= 3 && done {
-                    break listed;
-                }
-                ensure(s, Instant::now() < deadline, || {
-                    format!("complement instances after {DEFAULT_WAIT:?}: {listed:?}")
-                })?;
-                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            };
-            // Give a (wrong) fourth instance a moment to show up before counting.
-            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-            let listed = s.instances(project, def.code).await.unwrap_or(listed);
-            let mut by_date: Vec<(String, i64)> = listed
-                .iter()
-                .map(|i| {
-                    (
-                        i["scheduleTime"].as_str().unwrap_or("").to_string(),
-                        i["id"].as_i64().unwrap_or(0),
-                    )
-                })
-                .collect();
-            by_date.sort();
-            let dates: Vec<&str> = by_date.iter().map(|(d, _)| d.as_str()).collect();
-            // The list shows times in the API server's display zone; the days are what count.
-            let days: Vec<&str> = dates.iter().map(|d| d.get(..10).unwrap_or(d)).collect();
-            ensure(
+            complement_run(
                 s,
-                days == ["2024-01-01", "2024-01-02", "2024-01-03"],
-                || format!("schedule times {dates:?}"),
-            )?;
-            let labels = ["2024-01-01", "2024-01-02", "2024-01-03"];
-            let mut run = Vec::new();
-            for (k, ((date, id), label)) in by_date.iter().zip(labels).enumerate() {
-                expect_ui(s, project, *id, "SUCCESS", &[("K", "SUCCESS")]).await?;
-                let mut snap = s.snapshot(*id).await?;
-                // The chained instances' `complementStartDate`: 2.0.5
-                // `WorkflowExecuteThread.createComplementDataCommand` chains by a new command
-                // whose start date is the next date (what dsmaster writes, checked here);
-                // the harness's 2.0.3 master re-inserts the instance keeping the first
-                // command's text. Not compared for the chained ones (2.0.3 vs 2.0.5).
-                // Likewise the chained instances' task rows on the 2.0.3 master often lack
-                // what the worker's ACK carries (start time, execute and log path; the
-                // re-inserted instance runs in the first one's execute thread): they are
-                // checked set on dsmaster, as every 2.0.5 instance has them, and not compared.
-                if k > 0 {
-                    for t in &mut snap.tasks {
-                        for col in ["start_time", "execute_path", "log_path"] {
-                            if let Some(v) = t.fields.get_mut(col) {
-                                if s.kind == MasterKind::Dsmaster {
-                                    let set = v.as_str() == Some("<set>");
-                                    ensure(s, set, || {
-                                        format!("instance {id} task {} {col} {v}", t.name)
-                                    })?;
-                                }
-                                *v = Value::String("<2.0.3 vs 2.0.5>".into());
-                            }
-                        }
-                    }
-                    if let Some(Value::Object(param)) = snap.instance.get_mut("command_param") {
-                        let start = param.insert(
-                            "complementStartDate".into(),
-                            Value::String("<2.0.3 vs 2.0.5>".into()),
-                        );
-                        if s.kind == MasterKind::Dsmaster {
-                            let want = format!("{label} 00:00:00");
-                            ensure(
-                                s,
-                                start.as_ref().and_then(Value::as_str) == Some(&want),
-                                || {
-                                    format!("instance {id} complementStartDate {start:?}, 2.0.5 writes {want}")
-                                },
-                            )?;
-                        }
-                    }
-                }
-                // The schedule time itself (the normaliser keeps only whether it is set).
-                snap.instance
-                    .insert("schedule_time_value", Value::String(date.clone()));
-                run.push((label, snap));
-            }
-            Ok(run)
+                &p,
+                "logic-complement",
+                &[
+                    ("2024-01-01", "SUCCESS"),
+                    ("2024-01-02", "SUCCESS"),
+                    ("2024-01-03", "SUCCESS"),
+                ],
+            )
+            .await
         },
     );
+}
+
+/// The same complement where K fails for 2024-01-02 (its `${system.biz.date}` is the day
+/// before, 20240101): the chain ends there, no instance for 2024-01-03.
+#[test]
+fn complement_stops_at_failure() {
+    differential(
+        "complement_stops_at_failure",
+        DiffOptions::default(),
+        |s, p| async move {
+            complement_run(
+                s,
+                &p,
+                "conf-complement-fail",
+                &[("2024-01-01", "SUCCESS"), ("2024-01-02", "FAILURE")],
+            )
+            .await
+        },
+    );
+}
+
+/// Runs a serial COMPLEMENT_DATA of the one-task (K) workflow in `fixture_name` over
+/// 2024-01-01 … 2024-01-03 and expects one instance per `(day, state)`, in order.
+async fn complement_run(
+    s: &Side,
+    p: &str,
+    fixture_name: &str,
+    expected: &[(&'static str, &'static str)],
+) -> Result<Run, Error> {
+    let (project, def) = s.prepare(p, &fixture(fixture_name)).await?;
+    let opts = StartOptions {
+        exec_type: "COMPLEMENT_DATA",
+        schedule_time: Some("2024-01-01 00:00:00,2024-01-03 00:00:00".into()),
+        ..StartOptions::default()
+    };
+    s.start_instance(project, def.code, &opts).await?;
+    let deadline = Instant::now() + DEFAULT_WAIT;
+    let listed = loop {
+        let listed = s.instances(project, def.code).await?;
+        let done = listed.iter().all(|i| {
+            i["state"]
+                .as_str()
+                .and_then(|st| dsmaster::model::ExecutionStatus::from_name(st).ok())
+                .is_some_and(dsmaster::model::ExecutionStatus::is_finished)
+        });
+        if listed.len() >= expected.len() && done {
+            break listed;
+        }
+        ensure(s, Instant::now() < deadline, || {
+            format!("complement instances after {DEFAULT_WAIT:?}: {listed:?}")
+        })?;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    // Give a (wrong) fourth instance a moment to show up before counting.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let listed = s.instances(project, def.code).await.unwrap_or(listed);
+    let mut by_date: Vec<(String, i64)> = listed
+        .iter()
+        .map(|i| {
+            (
+                i["scheduleTime"].as_str().unwrap_or("").to_string(),
+                i["id"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    by_date.sort();
+    let dates: Vec<&str> = by_date.iter().map(|(d, _)| d.as_str()).collect();
+    // The list shows times in the API server's display zone; the days are what count.
+    let days: Vec<&str> = dates.iter().map(|d| d.get(..10).unwrap_or(d)).collect();
+    let want: Vec<&str> = expected.iter().map(|(d, _)| *d).collect();
+    ensure(s, days == want, || format!("schedule times {dates:?}"))?;
+    let mut run = Vec::new();
+    for (k, ((date, id), (label, state))) in by_date.iter().zip(expected).enumerate() {
+        expect_ui(s, project, *id, state, &[("K", state)]).await?;
+        let mut snap = s.snapshot(*id).await?;
+        // The chained instances' `complementStartDate`: 2.0.5
+        // `WorkflowExecuteThread.createComplementDataCommand` chains by a new command
+        // whose start date is the next date (what dsmaster writes, checked here);
+        // the harness's 2.0.3 master re-inserts the instance keeping the first
+        // command's text. Not compared for the chained ones (2.0.3 vs 2.0.5).
+        // Likewise the chained instances' task rows on the 2.0.3 master often lack
+        // what the worker's ACK carries (start time, execute and log path; the
+        // re-inserted instance runs in the first one's execute thread): they are
+        // checked set on dsmaster, as every 2.0.5 instance has them, and not compared.
+        if k > 0 {
+            for t in &mut snap.tasks {
+                for col in ["start_time", "execute_path", "log_path"] {
+                    if let Some(v) = t.fields.get_mut(col) {
+                        if s.kind == MasterKind::Dsmaster {
+                            let set = v.as_str() == Some("<set>");
+                            ensure(s, set, || {
+                                format!("instance {id} task {} {col} {v}", t.name)
+                            })?;
+                        }
+                        *v = Value::String("<2.0.3 vs 2.0.5>".into());
+                    }
+                }
+            }
+            if let Some(Value::Object(param)) = snap.instance.get_mut("command_param") {
+                let start = param.insert(
+                    "complementStartDate".into(),
+                    Value::String("<2.0.3 vs 2.0.5>".into()),
+                );
+                if s.kind == MasterKind::Dsmaster {
+                    let want = format!("{label} 00:00:00");
+                    ensure(
+                        s,
+                        start.as_ref().and_then(Value::as_str) == Some(&want),
+                        || {
+                            format!(
+                                "instance {id} complementStartDate {start:?}, 2.0.5 writes {want}"
+                            )
+                        },
+                    )?;
+                }
+            }
+        }
+        // The schedule time itself (the normaliser keeps only whether it is set).
+        snap.instance
+            .insert("schedule_time_value", Value::String(date.clone()));
+        run.push((*label, snap));
+    }
+    Ok(run)
 }
 
 /// Workflow WA → WB runs to SUCCESS first; then D (DEPENDENT: that workflow, ALL and task WB,
