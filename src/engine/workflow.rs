@@ -385,9 +385,19 @@ impl Workflow {
             .instance
             .state
             .unwrap_or(ExecutionStatus::RUNNING_EXECUTION);
+        // Upstream's `checkProcessStrategy`: under failure strategy END, a task created while
+        // a valid row of the instance has failed for good is created KILL (this happens when
+        // a CONDITIONS node follows the failed task, so the instance did not end).
+        let ended_by_failure = self.instance.failure_strategy == Some(FailureStrategy::END)
+            && self.tasks.values().any(|t| {
+                t.flag != Some(crate::model::Flag::NO)
+                    && t.state == Some(ExecutionStatus::FAILURE)
+                    && t.retry_times >= t.max_retry_times
+            });
         task.state = Some(match instance_state {
             ExecutionStatus::READY_PAUSE => ExecutionStatus::PAUSE,
             ExecutionStatus::READY_STOP => ExecutionStatus::KILL,
+            _ if ended_by_failure => ExecutionStatus::KILL,
             _ => ExecutionStatus::SUBMITTED_SUCCESS,
         });
         let id = self
@@ -400,8 +410,13 @@ impl Workflow {
         let state = task.state.unwrap_or(ExecutionStatus::SUBMITTED_SUCCESS);
         info!(task_instance_id = id, task = ?task.name, state = %state, "task instance submitted");
         self.tasks.insert(id, task);
-        if state.is_finished() {
-            // Created paused or killed: it completes at once and its successors never run.
+        // Created paused or killed: a worker task completes at once and its successors never
+        // run. CONDITIONS, SWITCH and DEPENDENT run all the same: upstream's processors set
+        // them RUNNING_EXECUTION on submit whatever state the row was created with.
+        let runs_anyway = ["CONDITIONS", "SWITCH", "DEPENDENT"]
+            .iter()
+            .any(|t| self.tasks[&id].task_type.eq_ignore_ascii_case(t));
+        if state.is_finished() && !runs_anyway {
             self.complete.insert(code);
             return Ok(());
         }
