@@ -18,16 +18,21 @@
 //!
 //! Run one scenario: `cargo test --test conformance -- chain --nocapture`.
 //!
-//! Logic tasks: CONDITIONS (both branches), SWITCH (a case and the default), SUB_PROCESS
-//! (parent, child and relation row), DEPENDENT on a workflow that succeeded or failed first, and a
-//! serial COMPLEMENT_DATA over three dates started from the run dialog. Workflows with logic
-//! tasks are created through the DAG editor's endpoints (`Side::create`), not imported: 2.0.5's
-//! import renews task and definition codes but not the references to them inside task params.
-//! The Java master polls DEPENDENT / SUB_PROCESS on its 5 s state wheel, so its side is slower.
+//! Logic tasks: CONDITIONS (both branches; failure strategy END with a CONDITIONS node after
+//! the failed task), SWITCH (a case, the default, a rerun), SUB_PROCESS (parent, child and
+//! relation row: success, failing child, recovery of the failed parent, stop and
+//! pause/recover while the child runs), DEPENDENT on a workflow that succeeded, failed, or
+//! still runs, and serial COMPLEMENT_DATA over three dates started from the run dialog (all
+//! succeed; one fails and ends the chain). Workflows with logic tasks are created through the
+//! DAG editor's endpoints (`Side::create`), not imported: 2.0.5's import renews task and
+//! definition codes but not the references to them inside task params. The Java master polls
+//! DEPENDENT / SUB_PROCESS on its 5 s state wheel, so its side is slower.
 //!
 //! Not covered: master-side timeouts (task and workflow), retry intervals > 0 (they cost a
-//! full minute per attempt), schedules (see tests/schedule_*.rs), parallel complement,
-//! DEPENDENT on a still-running workflow, pause/stop/recover of logic tasks.
+//! full minute per attempt), schedules (see tests/schedule_*.rs), parallel complement, a
+//! DEPENDENT that waits for a missing instance and is stopped (the Java master leaves that
+//! instance READY_STOP with the task KILL, so there is no reference), SUB_PROCESS tasks with
+//! local params (docs/deviations.md 27).
 //!
 //! Needs `java` 17 and `mvn` with access to Maven Central (first run) or a warm `~/.m2`.
 
@@ -1498,6 +1503,25 @@ fn sub_process_pause_then_recover() {
             run.push(("recovered parent", s.snapshot(id).await?));
             run.push(("recovered child", s.snapshot(child).await?));
             Ok(run)
+        },
+    );
+}
+
+/// `conditions_failed_branch` with failure strategy END: A's failure does not end the
+/// instance, because a CONDITIONS node follows A; its failed branch C runs.
+#[test]
+fn conditions_failed_branch_end() {
+    differential(
+        "conditions_failed_branch_end",
+        DiffOptions::default(),
+        |s, p| async move {
+            let opts = StartOptions {
+                failure_strategy: "END",
+                ..StartOptions::default()
+            };
+            let (_, _, id, _) =
+                run_created(s, &p, "conditions-a-fails", "conditions-a-fails", &opts).await?;
+            Ok(vec![("end", s.snapshot(id).await?)])
         },
     );
 }
