@@ -18,8 +18,8 @@
 //!
 //! Run one scenario: `cargo test --test conformance -- chain --nocapture`.
 //!
-//! Logic tasks: CONDITIONS (both branches; failure strategy END with a CONDITIONS node after
-//! the failed task), SWITCH (a case, the default, a rerun), SUB_PROCESS (parent, child and
+//! Logic tasks: CONDITIONS (both branches; pause/recover around it; failure strategy END
+//! with a CONDITIONS node after the failed task), SWITCH (a case, the default, a rerun), SUB_PROCESS (parent, child and
 //! relation row: success, failing child, recovery of the failed parent, stop and
 //! pause/recover while the child runs), DEPENDENT on a workflow that succeeded, failed, or
 //! still runs, and serial COMPLEMENT_DATA over three dates started from the run dialog (all
@@ -1522,6 +1522,44 @@ fn conditions_failed_branch_end() {
             let (_, _, id, _) =
                 run_created(s, &p, "conditions-a-fails", "conditions-a-fails", &opts).await?;
             Ok(vec![("end", s.snapshot(id).await?)])
+        },
+    );
+}
+
+/// Pause while A (`sleep 4`) runs before A → COND → B / C: A completes, then COND is created
+/// paused but still judged (upstream's logic-task processors run whatever state the row was
+/// created with), B is created paused; recover runs B.
+#[test]
+fn conditions_pause_then_recover() {
+    differential(
+        "conditions_pause_then_recover",
+        DiffOptions::default(),
+        |s, p| async move {
+            let (project, defs) = s
+                .prepare_created(&p, &fixture("conf-conditions-slow"))
+                .await?;
+            let def = defs["conf-conditions-slow"].code;
+            s.start_instance(project, def, &StartOptions::default())
+                .await?;
+            let id = s.wait_for_instance(project, def, DEFAULT_WAIT).await?;
+            s.wait_task_state(project, id, "A", "RUNNING_EXECUTION")
+                .await?;
+            s.execute(project, id, "PAUSE").await?;
+            s.wait_state(project, id, "PAUSE").await?;
+            let paused = s.snapshot(id).await?;
+            s.execute(project, id, "RECOVER_SUSPENDED_PROCESS").await?;
+            s.wait_instance(project, id, DEFAULT_WAIT, "recovered run ended", |v| {
+                v["runTimes"].as_i64() == Some(2)
+                    && v["state"]
+                        .as_str()
+                        .and_then(|st| dsmaster::model::ExecutionStatus::from_name(st).ok())
+                        .is_some_and(dsmaster::model::ExecutionStatus::is_finished)
+            })
+            .await?;
+            Ok(vec![
+                ("paused", paused),
+                ("recovered", s.snapshot(id).await?),
+            ])
         },
     );
 }
