@@ -17,26 +17,6 @@ use serde_json::ser::{CharEscape, Formatter};
 #[cfg(test)]
 use std::io;
 
-/// Per byte: 0 = written as is; otherwise the letter written after a backslash, `u` standing
-/// for `\u00XX`. Jackson escapes `"`, `\` and U+0000–U+001F (five of them by letter), nothing
-/// else — not `/`, not DEL, not U+2028.
-static ESCAPE: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = b'u';
-        i += 1;
-    }
-    t[0x08] = b'b';
-    t[0x09] = b't';
-    t[0x0A] = b'n';
-    t[0x0C] = b'f';
-    t[0x0D] = b'r';
-    t[b'"' as usize] = b'"';
-    t[b'\\' as usize] = b'\\';
-    t
-};
-
 /// Jackson writes `\u00XX` with upper-case hex digits (serde_json: lower-case).
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
@@ -68,69 +48,148 @@ pub(crate) fn special_mask(w: u64) -> u64 {
     quote | backslash | control
 }
 
-/// Writes the escape of `b` (`ESCAPE[b] == e != 0`) at `out[pos..]`, returns its length.
-#[inline]
-fn put_escape(out: &mut Vec<u8>, pos: usize, b: u8, e: u8) -> usize {
-    if e == b'u' {
-        // Four bytes more than the two the caller's slack accounts for.
-        out.resize(out.len() + 4, 0);
-        let hex = [
-            b'\\',
-            b'u',
-            b'0',
-            b'0',
-            HEX[usize::from(b >> 4)],
-            HEX[usize::from(b & 0xF)],
-        ];
-        out[pos..pos + 6].copy_from_slice(&hex);
-        6
-    } else {
-        out[pos..pos + 2].copy_from_slice(&[b'\\', e]);
-        2
-    }
+/// What one byte of a string value becomes: up to 8 bytes, `len` of them used.
+#[derive(Clone, Copy)]
+pub(crate) struct Escape {
+    bytes: [u8; 8],
+    len: u8,
 }
 
-/// Appends the JSON string *content* of `s` (no surrounding quotes) as Jackson writes it.
-///
-/// Eight bytes at a time: a chunk without specials is copied whole; otherwise its specials
-/// are visited by bit, each preceded by an 8-byte store of the rest of the chunk (later
-/// stores overwrite what is past the run). The output is sized for two bytes per input
-/// byte plus 16, which every store stays within (`\u00XX` grows it by 4).
-pub(crate) fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
-    let base = out.len();
-    out.resize(base + 2 * s.len() + 16, 0);
-    let mut pos = base;
+/// The escape tables: `levels == 1` for a string in the context's JSON text (Jackson's
+/// escapes: `"`, `\`, five controls by letter, the other controls as `\u00XX`, nothing else);
+/// `levels == 2` for the same when that text is itself the content of a JSON string (every
+/// `"` and `\` of the first escape escaped again).
+const fn escape_table(levels: u8) -> [Escape; 256] {
+    let mut t = [Escape {
+        bytes: [0; 8],
+        len: 0,
+    }; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        let mut one = [0u8; 8];
+        let n = match c {
+            b'"' | b'\\' => {
+                one[0] = b'\\';
+                one[1] = c;
+                2
+            }
+            0x08 | 0x09 | 0x0A | 0x0C | 0x0D => {
+                one[0] = b'\\';
+                one[1] = match c {
+                    0x08 => b'b',
+                    0x09 => b't',
+                    0x0A => b'n',
+                    0x0C => b'f',
+                    _ => b'r',
+                };
+                2
+            }
+            0x00..=0x1F => {
+                one = [
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(c >> 4) as usize],
+                    HEX[(c & 0xF) as usize],
+                    0,
+                    0,
+                ];
+                6
+            }
+            _ => {
+                one[0] = c;
+                1
+            }
+        };
+        if levels == 1 {
+            t[b] = Escape {
+                bytes: one,
+                len: n as u8,
+            };
+        } else {
+            let mut two = [0u8; 8];
+            let mut m = 0;
+            let mut k = 0;
+            while k < n {
+                if one[k] == b'\\' || one[k] == b'"' {
+                    two[m] = b'\\';
+                    m += 1;
+                }
+                two[m] = one[k];
+                m += 1;
+                k += 1;
+            }
+            t[b] = Escape {
+                bytes: two,
+                len: m as u8,
+            };
+        }
+        b += 1;
+    }
+    t
+}
+
+pub(crate) static ESCAPE_ONCE: [Escape; 256] = escape_table(1);
+pub(crate) static ESCAPE_TWICE: [Escape; 256] = escape_table(2);
+
+/// The most one input byte grows to (`\\u00XX`), plus one 8-byte store of slack.
+const MAX_GROWTH: usize = 7;
+
+/// Appends the escaped content of a string value. Plain 8-byte words are copied whole; in a
+/// word with specials each one is preceded by an 8-byte store of the word's rest (later
+/// stores overwrite what lies past the plain run) and written as one 8-byte store of its
+/// table entry. The buffer is kept at least `remaining input + 64` bytes ahead of the write
+/// position, which covers a whole word of worst-case escapes.
+pub(crate) fn escape_content(out: &mut Vec<u8>, s: &[u8], table: &[Escape; 256]) {
+    let mut pos = out.len();
+    let ahead = |remaining: usize| remaining + 8 * (MAX_GROWTH + 1) + 8;
+    out.resize(pos + ahead(s.len()), 0);
     let mut chunks = s.chunks_exact(8);
+    let mut remaining = s.len();
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
         let word = u64::from_le_bytes(word);
         let mut bits = special_mask(word);
+        remaining -= 8;
+        if bits == 0 {
+            out[pos..pos + 8].copy_from_slice(chunk);
+            pos += 8;
+            continue;
+        }
         let mut start = 0;
         while bits != 0 {
             let k = (bits.trailing_zeros() / 8) as usize;
             bits &= bits - 1;
             out[pos..pos + 8].copy_from_slice(&(word >> (8 * start)).to_le_bytes());
             pos += k - start;
-            let b = chunk[k];
-            pos += put_escape(out, pos, b, ESCAPE[usize::from(b)]);
+            let e = table[usize::from(chunk[k])];
+            out[pos..pos + 8].copy_from_slice(&e.bytes);
+            pos += usize::from(e.len);
             start = k + 1;
         }
         if start < 8 {
             out[pos..pos + 8].copy_from_slice(&(word >> (8 * start)).to_le_bytes());
             pos += 8 - start;
         }
-    }
-    for &b in chunks.remainder() {
-        let e = ESCAPE[usize::from(b)];
-        if e == 0 {
-            out[pos] = b;
-            pos += 1;
-        } else {
-            pos += put_escape(out, pos, b, e);
+        if out.len() < pos + ahead(remaining) {
+            let grow = pos + ahead(remaining) + remaining / 2;
+            out.resize(grow, 0);
         }
     }
+    for &b in chunks.remainder() {
+        let e = table[usize::from(b)];
+        out[pos..pos + 8].copy_from_slice(&e.bytes);
+        pos += usize::from(e.len);
+    }
     out.truncate(pos);
+}
+
+/// Appends the JSON string *content* of `s` (no surrounding quotes) as Jackson writes it.
+pub(crate) fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
+    escape_content(out, s, &ESCAPE_ONCE);
 }
 
 fn hex4(s: &[u8]) -> Option<u32> {
