@@ -102,10 +102,13 @@ async fn task_rows(cluster: &LocalCluster, instance: i32) -> Vec<TaskRow> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_worker_runs_shell_a_b_for_our_master() {
+    if dsmaster::testkit::netns::skip_java_peer_test("java_worker_runs_shell_a_b_for_our_master") {
+        return;
+    }
     init_tracing();
     resolve("worker").await;
 
-    let mut cluster = LocalCluster::start(SchemaVersion::V2_0_5)
+    let mut cluster = LocalCluster::start_with_java_peers(SchemaVersion::V2_0_5)
         .await
         .expect("cluster");
     let master_addr = cluster.start_master().await.expect("master").addr.clone();
@@ -198,9 +201,12 @@ async fn java_worker_runs_shell_a_b_for_our_master() {
 /// (it must see our master in ZooKeeper to start workflows, not checked here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_api_server_logs_in_and_lists_projects() {
+    if dsmaster::testkit::netns::skip_java_peer_test("java_api_server_logs_in_and_lists_projects") {
+        return;
+    }
     init_tracing();
     resolve("api").await;
-    let mut cluster = LocalCluster::start(SchemaVersion::V2_0_5)
+    let mut cluster = LocalCluster::start_with_java_peers(SchemaVersion::V2_0_5)
         .await
         .expect("cluster");
     cluster.start_master().await.expect("master");
@@ -243,10 +249,13 @@ async fn java_api_server_logs_in_and_lists_projects() {
 /// shell-a-b to SUCCESS on our schema and fixtures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_master_and_java_worker_run_shell_a_b() {
+    if dsmaster::testkit::netns::skip_java_peer_test("java_master_and_java_worker_run_shell_a_b") {
+        return;
+    }
     init_tracing();
     resolve("master").await;
     resolve("worker").await;
-    let cluster = LocalCluster::start(SchemaVersion::V2_0_5)
+    let cluster = LocalCluster::start_with_java_peers(SchemaVersion::V2_0_5)
         .await
         .expect("cluster");
     let t = Instant::now();

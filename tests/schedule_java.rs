@@ -130,8 +130,11 @@ async fn count(conn: &mut mysql_async::Conn, sql: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_cluster_fires_each_time_exactly_once() {
+    if dsmaster::testkit::netns::skip_java_peer_test("mixed_cluster_fires_each_time_exactly_once") {
+        return;
+    }
     init_test_logging();
-    let c = LocalCluster::start(SchemaVersion::V2_0_5)
+    let c = LocalCluster::start_with_java_peers(SchemaVersion::V2_0_5)
         .await
         .expect("cluster");
     let wf = c
@@ -255,8 +258,11 @@ async fn mixed_cluster_fires_each_time_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_server_schedule_fires_on_our_master() {
+    if dsmaster::testkit::netns::skip_java_peer_test("api_server_schedule_fires_on_our_master") {
+        return;
+    }
     init_test_logging();
-    let mut c = LocalCluster::start(SchemaVersion::V2_0_5)
+    let mut c = LocalCluster::start_with_java_peers(SchemaVersion::V2_0_5)
         .await
         .expect("cluster");
     let wf = c
@@ -379,8 +385,11 @@ async fn api_server_schedule_fires_on_our_master() {
 /// there, spec §4.10), and every later time is fired by us.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_member_killed_ours_takes_over() {
+    if dsmaster::testkit::netns::skip_java_peer_test("java_member_killed_ours_takes_over") {
+        return;
+    }
     init_test_logging();
-    let c = LocalCluster::start(SchemaVersion::V2_0_5)
+    let c = LocalCluster::start_with_java_peers(SchemaVersion::V2_0_5)
         .await
         .expect("cluster");
     let wf = c

@@ -125,9 +125,14 @@ fn process_figures(pid: u32) -> (f64, f64, f64) {
 
 /// Runs the benchmark and returns its figures.
 pub async fn run(options: &Options) -> Result<Report, String> {
-    let cluster = LocalCluster::start(SchemaVersion::V2_0_5)
-        .await
-        .map_err(|e| format!("cluster: {e}"))?;
+    // Upstream's Java servers run in namespaces of the test network (testkit::netns).
+    let java_peers = options.java_worker || matches!(options.master, MasterKind::Java);
+    let cluster = if java_peers {
+        LocalCluster::start_with_java_peers(SchemaVersion::V2_0_5).await
+    } else {
+        LocalCluster::start(SchemaVersion::V2_0_5).await
+    };
+    let cluster = cluster.map_err(|e| format!("cluster: {e}"))?;
     let result = drive(&cluster, options).await;
     cluster.stop().await;
     result
@@ -182,7 +187,8 @@ async fn drive(cluster: &LocalCluster, options: &Options) -> Result<Report, Stri
         options.workers.max(1)
     } {
         workers.push(
-            StandInWorker::start(
+            StandInWorker::start_on(
+                cluster.host_ip(),
                 &settings.registry,
                 "default",
                 settings.link.clone(),

@@ -473,6 +473,9 @@ pub struct DsmasterOptions {
     pub heartbeat_fields: Option<u8>,
     /// `dsmaster.host`: advertised host instead of the computed address.
     pub host: Option<String>,
+    /// `dsmaster.listen.host`: the local address the command port binds; `None` = every
+    /// address (`0.0.0.0`), as upstream's Netty server binds.
+    pub listen_host: Option<std::net::IpAddr>,
     /// `dsmaster.startup.timeout` (60, seconds): how long to retry the DB and ZooKeeper
     /// at start before giving up.
     pub startup_timeout: Duration,
@@ -486,6 +489,7 @@ impl Default for DsmasterOptions {
             wire_dialect: None,
             heartbeat_fields: None,
             host: None,
+            listen_host: None,
             startup_timeout: Duration::from_secs(60),
             log_format: LogFormat::Human,
         }
@@ -647,6 +651,7 @@ const KNOWN_OURS: &[&str] = &[
     "dsmaster.wire.dialect",
     "dsmaster.heartbeat.fields",
     "dsmaster.host",
+    "dsmaster.listen.host",
     "dsmaster.startup.timeout",
     "dsmaster.log.format",
     // Read by `schedule::Options` (timed schedules).
@@ -1093,6 +1098,11 @@ fn load_ours(r: &Reader<'_>) -> Result<DsmasterOptions, Error> {
             } else {
                 Ok(Some(s.to_string()))
             }
+        })?,
+        listen_host: r.parsed("dsmaster.listen.host", None, |s| {
+            s.parse::<std::net::IpAddr>()
+                .map(Some)
+                .map_err(|_| "expected an IP address such as 127.0.0.1 or 0.0.0.0".to_string())
         })?,
         startup_timeout: r.parsed("dsmaster.startup.timeout", d.startup_timeout, |s| {
             non_negative(s)

@@ -23,6 +23,8 @@ use tracing::{error, info, warn};
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen_port: u16,
+    /// Local address of the command port (`dsmaster.listen.host`; upstream binds every one).
+    pub listen_host: std::net::IpAddr,
     /// The IP peers know us by; with `listen_port` it forms our `ip:port` identity.
     pub advertised_ip: String,
     pub datasource: store::ConnectOptions,
@@ -148,7 +150,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         source,
     })?;
 
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.listen_port))
+    let listener = tokio::net::TcpListener::bind((settings.listen_host, settings.listen_port))
         .await
         .map_err(|source| Error::Listen {
             port: settings.listen_port,
@@ -408,6 +410,10 @@ impl Settings {
         };
         Ok(Settings {
             listen_port: o.master.listen_port,
+            listen_host: o
+                .ours
+                .listen_host
+                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
             advertised_ip,
             datasource: store::ConnectOptions {
                 url: ds.mysql_url(),

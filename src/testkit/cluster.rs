@@ -4,17 +4,22 @@
 //! Shared by `dsmaster demo` and the end-to-end tests.
 
 use super::fixtures::{self, ImportedWorkflow};
+use super::netns::TestNet;
 use super::worker::{Behaviour, StandInWorker};
 use super::{Error, MariaDb, SchemaVersion, ZooKeeper};
 use crate::model::ExecutionStatus;
 use crate::server::{self, Running};
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
 pub struct LocalCluster {
     pub mariadb: MariaDb,
     pub zookeeper: ZooKeeper,
+    /// The test network when the cluster was started for upstream's Java servers
+    /// ([`LocalCluster::start_with_java_peers`]); `None` for a loopback-only cluster.
+    pub net: Option<&'static TestNet>,
     pub conf_dir: tempfile::TempDir,
     pub database: String,
     pub master: Option<Running>,
@@ -33,21 +38,47 @@ pub struct TaskView {
 }
 
 impl LocalCluster {
-    /// Starts MariaDB and ZooKeeper, loads the schema and writes the conf dir.
+    /// Starts MariaDB and ZooKeeper on loopback, loads the schema and writes the conf dir.
     pub async fn start(schema: SchemaVersion) -> Result<LocalCluster, Error> {
-        let (mariadb, zookeeper) = tokio::try_join!(MariaDb::start(), ZooKeeper::start())?;
+        Self::start_at(schema, None).await
+    }
+
+    /// As [`LocalCluster::start`], for a cluster that upstream's Java servers join: they run
+    /// in network namespaces of the [`TestNet`], so ZooKeeper, MariaDB, our master and the
+    /// stand-in workers listen on (and advertise) the test network's host address, which
+    /// the namespaces reach. Fails with [`Error::NoNetworkNamespaces`] where namespaces
+    /// cannot be made; callers skip their test then.
+    pub async fn start_with_java_peers(schema: SchemaVersion) -> Result<LocalCluster, Error> {
+        let net = TestNet::shared()?;
+        Self::start_at(schema, Some(net)).await
+    }
+
+    async fn start_at(
+        schema: SchemaVersion,
+        net: Option<&'static TestNet>,
+    ) -> Result<LocalCluster, Error> {
+        let ip = net.map_or(Ipv4Addr::LOCALHOST, TestNet::host_ip);
+        let (mariadb, zookeeper) =
+            tokio::try_join!(MariaDb::start_for_peers(ip), ZooKeeper::start_on(ip))?;
         let database = "dolphinscheduler".to_string();
         let jdbc = mariadb.create_ds_database(&database, schema).await?;
         let conf_dir = tempfile::tempdir().map_err(|e| Error::Fixture(format!("conf dir: {e}")))?;
-        write_conf_dir(conf_dir.path(), &jdbc, &zookeeper.connect_string())?;
+        write_conf_dir_at(conf_dir.path(), &jdbc, &zookeeper.connect_string(), ip)?;
         Ok(LocalCluster {
             mariadb,
             zookeeper,
+            net,
             conf_dir,
             database,
             master: None,
             worker: None,
         })
+    }
+
+    /// Where the host-side servers listen for peers: the test network's host address, or
+    /// `127.0.0.1` for a loopback-only cluster.
+    pub fn host_ip(&self) -> Ipv4Addr {
+        self.net.map_or(Ipv4Addr::LOCALHOST, TestNet::host_ip)
     }
 
     /// Starts our master from the conf dir, as `dsmaster run --conf-dir` does.
@@ -72,7 +103,8 @@ impl LocalCluster {
         if let Some(m) = &self.master {
             link.dialect = m.dialect;
         }
-        let worker = StandInWorker::start(
+        let worker = StandInWorker::start_on(
+            self.host_ip(),
             &settings.registry,
             "default",
             link,
@@ -167,8 +199,19 @@ impl LocalCluster {
     }
 }
 
-/// Writes a conf dir in the layout of a 2.0.5 installation, pointing at the private servers.
+/// Writes a conf dir in the layout of a 2.0.5 installation, pointing at the private servers;
+/// the master advertises and listens on 127.0.0.1 only.
 pub fn write_conf_dir(dir: &Path, jdbc_url: &str, zk: &str) -> Result<(), Error> {
+    write_conf_dir_at(dir, jdbc_url, zk, Ipv4Addr::LOCALHOST)
+}
+
+/// [`write_conf_dir`] for a master that advertises and listens on `host` alone.
+pub fn write_conf_dir_at(
+    dir: &Path,
+    jdbc_url: &str,
+    zk: &str,
+    host: Ipv4Addr,
+) -> Result<(), Error> {
     let master_port = super::free_port()?;
     let mut files: BTreeMap<&str, String> = BTreeMap::new();
     files.insert(
@@ -195,8 +238,9 @@ pub fn write_conf_dir(dir: &Path, jdbc_url: &str, zk: &str) -> Result<(), Error>
     );
     files.insert(
         "dsmaster.properties",
-        "# keys only dsmaster reads\ndsmaster.host=127.0.0.1\ndsmaster.startup.timeout=30\n"
-            .to_string(),
+        format!(
+            "# keys only dsmaster reads\ndsmaster.host={host}\ndsmaster.listen.host={host}\ndsmaster.startup.timeout=30\n"
+        ),
     );
     for (name, body) in files {
         std::fs::write(dir.join(name), body)

@@ -7,6 +7,12 @@
 //! conf dir placed first, as upstream's `conf/` is. Everything in the conf dir is generated
 //! here from the documented key lists (no upstream file is copied). See `compat/README.md`.
 //!
+//! Each server runs in a network namespace of its own ([`super::netns`]): upstream never
+//! advertises a loopback address, and inside the namespace the only other address is the
+//! one the kit gave it, so the server registers that address and all test traffic stays on
+//! the kit's links. The cluster must come from [`LocalCluster::start_with_java_peers`].
+//! Each start checks that the server registered its namespace's address.
+//!
 //! Each server gets a private base directory (`conf/`, `logs/`, `data/`) that is deleted on
 //! stop unless `DSMASTER_KEEP_JAVA_DIRS=1`. The JVM runs in its own process group, killed
 //! on [`stop`](JavaWorker::stop), on drop, and by a watchdog if the test process dies.
@@ -16,6 +22,7 @@
 //! `compat/upstream/classpath.sh`). [`server_jar_version`] says which jar was used.
 
 use super::cluster::LocalCluster;
+use super::netns::PeerNs;
 use super::process::{log_tail, run_checked, ServerProcess};
 use super::{free_port, Error, DS_PASSWORD, DS_USER};
 use std::path::{Path, PathBuf};
@@ -91,6 +98,30 @@ pub async fn os_user() -> Result<String, Error> {
 struct ClusterRefs {
     zk: String,
     jdbc_url: String,
+}
+
+/// A namespace of the cluster's test network for one Java server.
+fn peer_namespace(cluster: &LocalCluster, label: &str) -> Result<PeerNs, Error> {
+    let net = cluster.net.ok_or_else(|| {
+        Error::Fixture(format!(
+            "{label}: the cluster has no test network; start it with LocalCluster::start_with_java_peers so the Java server runs in a namespace"
+        ))
+    })?;
+    net.peer(label)
+}
+
+/// Fails unless `addr` (`ip:port` as registered) is the namespace's own address: the guard
+/// that a Java server never advertised an address outside the test network.
+fn check_registered(label: &str, addr: &str, ns: &PeerNs) -> Result<(), Error> {
+    let ip = addr.rsplit_once(':').map_or(addr, |(ip, _)| ip);
+    if ip == ns.ip().to_string() {
+        Ok(())
+    } else {
+        Err(Error::Fixture(format!(
+            "{label} registered as {addr}, not on its namespace's address {}",
+            ns.ip()
+        )))
+    }
 }
 
 impl ClusterRefs {
@@ -226,8 +257,9 @@ fn logback_plain(log_dir: &Path, server_log: &str) -> String {
 struct JavaProcess {
     label: &'static str,
     port: u16,
-    // The process must die before the directory goes.
+    // The process must die before the directory and the namespace go.
     process: ServerProcess,
+    ns: PeerNs,
     base: Option<tempfile::TempDir>,
     base_path: PathBuf,
     stdout_log: PathBuf,
@@ -289,11 +321,12 @@ impl JavaProcess {
         port: u16,
         layout: Layout,
         server_log: &str,
+        ns: PeerNs,
     ) -> Result<JavaProcess, Error> {
         // Resolve first so that a Maven problem is reported as such, not as a dead JVM.
         classpath(component, version).await?;
         let stdout_log = layout.logs.join(format!("{component}.out"));
-        let mut cmd = Command::new(compat_dir().join("run.sh"));
+        let mut cmd = ns.command(compat_dir().join("run.sh"));
         cmd.arg(component)
             .arg(version)
             .arg(&layout.conf)
@@ -303,6 +336,7 @@ impl JavaProcess {
             label,
             port,
             process,
+            ns,
             base_path: layout.base.path().to_path_buf(),
             server_log: layout.logs.join(server_log),
             base: Some(layout.base),
@@ -411,6 +445,7 @@ impl JavaWorker {
     /// (upstream registers before loading plugins). Fails with the log tail otherwise.
     pub async fn start(cluster: &LocalCluster, version: &str) -> Result<JavaWorker, Error> {
         let refs = ClusterRefs::of(cluster);
+        let ns = peer_namespace(cluster, "Java WorkerServer")?;
         let layout = Layout::new("dsmaster-java-worker-")?;
         let port = free_port()?;
         let env_file = layout.env_file()?;
@@ -446,6 +481,7 @@ impl JavaWorker {
             port,
             layout,
             "worker.log",
+            ns,
         )
         .await?;
 
@@ -459,7 +495,10 @@ impl JavaWorker {
             }
             if addr.is_none() {
                 match zk_child_with_port(&mut zk, &refs.zk, "nodes/worker/default", port).await {
-                    Ok(Some(a)) => addr = Some(a),
+                    Ok(Some(a)) => {
+                        check_registered("Java WorkerServer", &a, &proc.ns)?;
+                        addr = Some(a)
+                    }
                     Ok(None) => last_error = "no /nodes/worker/default node yet".into(),
                     Err(e) => last_error = e,
                 }
@@ -543,6 +582,8 @@ impl JavaWorker {
 /// The upstream 2.0.x `ApiApplicationServer` with its REST API on a free port.
 pub struct JavaApiServer {
     proc: JavaProcess,
+    /// Its namespace's address, where the REST port listens.
+    ip: std::net::Ipv4Addr,
     port: u16,
 }
 
@@ -555,6 +596,7 @@ impl JavaApiServer {
     /// answers code 0.
     pub async fn start(cluster: &LocalCluster, version: &str) -> Result<JavaApiServer, Error> {
         let refs = ClusterRefs::of(cluster);
+        let ns = peer_namespace(cluster, "Java ApiApplicationServer")?;
         let layout = Layout::new("dsmaster-java-api-")?;
         let port = free_port()?;
         let env_file = layout.env_file()?;
@@ -581,10 +623,12 @@ impl JavaApiServer {
             port,
             layout,
             "api.log",
+            ns,
         )
         .await?;
         let deadline = Instant::now() + STARTUP_DEADLINE;
-        let mut api = JavaApiServer { proc, port };
+        let ip = proc.ns.ip();
+        let mut api = JavaApiServer { proc, ip, port };
         loop {
             if let Some(e) = api.proc.exited_error() {
                 return Err(e);
@@ -599,7 +643,7 @@ impl JavaApiServer {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         tracing::info!(
-            "Java ApiApplicationServer {version} ready on port {port} in {:.1}s",
+            "Java ApiApplicationServer {version} ready on {ip}:{port} in {:.1}s",
             api.proc.started.elapsed().as_secs_f64()
         );
         Ok(api)
@@ -609,9 +653,14 @@ impl JavaApiServer {
         self.port
     }
 
-    /// `http://127.0.0.1:<port>/dolphinscheduler`
+    /// The REST port's address (in the server's namespace).
+    pub fn ip(&self) -> std::net::Ipv4Addr {
+        self.ip
+    }
+
+    /// `http://<namespace ip>:<port>/dolphinscheduler`
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}/dolphinscheduler", self.port)
+        format!("http://{}:{}/dolphinscheduler", self.ip, self.port)
     }
 
     pub fn log_dir(&self) -> PathBuf {
@@ -728,8 +777,8 @@ impl JavaApiServer {
         session: Option<&str>,
     ) -> Result<serde_json::Value, Error> {
         let mut req = format!(
-            "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nAccept: application/json\r\n",
-            self.port
+            "{method} {target} HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\nAccept: application/json\r\n",
+            self.ip, self.port
         );
         if let Some(s) = session {
             req.push_str(&format!("sessionId: {s}\r\n"));
@@ -747,7 +796,7 @@ impl JavaApiServer {
         let io = |e: std::io::Error| Error::Fixture(format!("{what}: {e}"));
         let mut stream = tokio::time::timeout(
             Duration::from_secs(30),
-            tokio::net::TcpStream::connect(("127.0.0.1", self.port)),
+            tokio::net::TcpStream::connect((self.ip, self.port)),
         )
         .await
         .map_err(|_| Error::Fixture(format!("{what}: connect timeout")))?
@@ -823,6 +872,7 @@ impl JavaMaster {
     /// Starts the master and waits for `/nodes/master/<ip>:<port>`.
     pub async fn start(cluster: &LocalCluster, version: &str) -> Result<JavaMaster, Error> {
         let refs = ClusterRefs::of(cluster);
+        let ns = peer_namespace(cluster, "Java MasterServer")?;
         let layout = Layout::new("dsmaster-java-master-")?;
         let port = free_port()?;
         let env_file = layout.env_file()?;
@@ -865,6 +915,7 @@ impl JavaMaster {
             port,
             layout,
             "master.log",
+            ns,
         )
         .await?;
         let deadline = Instant::now() + STARTUP_DEADLINE;
@@ -875,7 +926,10 @@ impl JavaMaster {
                 return Err(e);
             }
             match zk_child_with_port(&mut zk, &refs.zk, "nodes/master", port).await {
-                Ok(Some(a)) => break a,
+                Ok(Some(a)) => {
+                    check_registered("Java MasterServer", &a, &proc.ns)?;
+                    break a;
+                }
                 Ok(None) => last_error = "no /nodes/master node yet".into(),
                 Err(e) => last_error = e,
             }

@@ -10,6 +10,7 @@
 //! and lives for one test. The DS user mirrors upstream's installation guide
 //! so that configuration written for a real cluster works unchanged.
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -40,16 +41,25 @@ pub struct MariaDb {
     // removed.
     process: ServerProcess,
     port: u16,
+    /// Where servers in network namespaces reach it (`127.0.0.1` unless started with a
+    /// peer address); it listens on loopback either way.
+    peer_ip: Ipv4Addr,
     dir: TempDir,
 }
 
 impl MariaDb {
-    /// Initialises a data directory and starts a server on a free port.
+    /// Initialises a data directory and starts a server on a free loopback port.
     pub async fn start() -> Result<MariaDb, Error> {
-        super::process::start_with_one_retry(SERVER, Self::start_once).await
+        Self::start_for_peers(Ipv4Addr::LOCALHOST).await
     }
 
-    async fn start_once() -> Result<MariaDb, Error> {
+    /// As [`MariaDb::start`], also listening on `peer_ip` (the host side of the test
+    /// network) for servers in network namespaces.
+    pub async fn start_for_peers(peer_ip: Ipv4Addr) -> Result<MariaDb, Error> {
+        super::process::start_with_one_retry(SERVER, || Self::start_once(peer_ip)).await
+    }
+
+    async fn start_once(peer_ip: Ipv4Addr) -> Result<MariaDb, Error> {
         let started = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("dsmaster-mariadb-")
@@ -85,7 +95,12 @@ impl MariaDb {
             ))
             .arg(format!("--log-error={}", log.display()))
             .arg(format!("--port={port}"))
-            .arg("--bind-address=127.0.0.1")
+            // MariaDB 10.11 takes a list; loopback stays first for the kit's own clients.
+            .arg(if peer_ip.is_loopback() {
+                "--bind-address=127.0.0.1".to_string()
+            } else {
+                format!("--bind-address=127.0.0.1,{peer_ip}")
+            })
             .arg("--skip-name-resolve")
             .arg("--skip-log-bin")
             .arg("--performance-schema=OFF")
@@ -101,7 +116,12 @@ impl MariaDb {
             cmd.arg("--user=root");
         }
         let process = ServerProcess::spawn(SERVER, cmd, &log, dir.path())?;
-        let mut db = MariaDb { process, port, dir };
+        let mut db = MariaDb {
+            process,
+            port,
+            peer_ip,
+            dir,
+        };
         db.wait_ready().await?;
         tracing::info!(
             "started MariaDB on 127.0.0.1:{port} in {:.1}s ({})",
@@ -172,11 +192,12 @@ impl MariaDb {
     }
 
     /// The URL in upstream's `spring.datasource.url` form, for writing
-    /// upstream-style configuration files.
+    /// upstream-style configuration files (at the peer address, which every process of
+    /// the test, in a namespace or not, can reach).
     pub fn jdbc_url(&self, db: &str) -> String {
         format!(
-            "jdbc:mysql://127.0.0.1:{}/{db}?useUnicode=true&characterEncoding=UTF-8",
-            self.port
+            "jdbc:mysql://{}:{}/{db}?useUnicode=true&characterEncoding=UTF-8",
+            self.peer_ip, self.port
         )
     }
 
@@ -276,6 +297,7 @@ impl MariaDb {
             mut process,
             port,
             dir,
+            ..
         } = self;
         process.stop(STOP_GRACE).await;
         drop(process);

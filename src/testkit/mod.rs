@@ -17,6 +17,7 @@
 //! | `schema.rs` | [`SchemaVersion`], [`schema_sql`]: upstream DDL extracted from Maven Central sources jars into a user cache |
 //! | `process.rs` | process-group handling, the cleanup watchdog and graceful/forced stop shared by both servers |
 //! | `ports.rs` | picking a free loopback port |
+//! | `netns.rs` | [`netns::TestNet`]: network namespaces for upstream's Java servers, so test traffic stays on loopback and links the kit made |
 //!
 //! Binaries come from Debian packages; `scripts/install-deps.sh` installs them.
 //! Nothing fetched from upstream is stored in the repository: the DDL is
@@ -36,6 +37,7 @@ pub mod api;
 pub mod cluster;
 pub mod fixtures;
 pub mod java;
+pub mod netns;
 pub mod scenario;
 pub mod worker;
 
@@ -117,6 +119,11 @@ pub enum Error {
 
     #[error("upstream schema {version}: {message}")]
     Schema { version: String, message: String },
+
+    /// This machine cannot make network namespaces (no `CAP_NET_ADMIN`); tests that need
+    /// upstream's Java servers skip themselves on this error.
+    #[error("network namespaces unavailable: {0}")]
+    NoNetworkNamespaces(String),
 
     #[error("invalid argument: {0}")]
     Invalid(String),

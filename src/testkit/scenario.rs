@@ -120,7 +120,7 @@ impl Side {
     /// i.e. "the user's tenant", as exported definitions of a tenant-less install do).
     pub async fn start(kind: MasterKind, version: &str) -> Result<Side, Error> {
         let started = Instant::now();
-        let mut cluster = LocalCluster::start(SchemaVersion::V2_0_5).await?;
+        let mut cluster = LocalCluster::start_with_java_peers(SchemaVersion::V2_0_5).await?;
         // Same load limits as the Java master of `JavaMaster::start` (the generated conf dir
         // says -1, i.e. 2 × cores, which five JVMs starting on a 2-core box exceed at once:
         // both masters would then report ABNORMAL and pause command intake).

@@ -73,14 +73,35 @@ impl StandInWorker {
         behaviour: Behaviour,
         resend_every: Duration,
     ) -> Result<StandInWorker, super::Error> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| super::Error::Fixture(format!("binding the stand-in worker: {e}")))?;
+        Self::start_on(
+            std::net::Ipv4Addr::LOCALHOST,
+            registry_options,
+            group,
+            link_options,
+            behaviour,
+            resend_every,
+        )
+        .await
+    }
+
+    /// As [`StandInWorker::start`], listening on and registering `ip` (the test network's
+    /// host address when a Java master must reach it).
+    pub async fn start_on(
+        ip: std::net::Ipv4Addr,
+        registry_options: &registry::Options,
+        group: &str,
+        link_options: LinkOptions,
+        behaviour: Behaviour,
+        resend_every: Duration,
+    ) -> Result<StandInWorker, super::Error> {
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.map_err(|e| {
+            super::Error::Fixture(format!("binding the stand-in worker on {ip}: {e}"))
+        })?;
         let port = listener
             .local_addr()
             .map_err(|e| super::Error::Fixture(e.to_string()))?
             .port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = format!("{ip}:{port}");
         let (stop, stop_rx) = watch::channel(false);
         let (tx, rx) = mpsc::channel(1024);
         let links_stop = tokio_util::sync::CancellationToken::new();

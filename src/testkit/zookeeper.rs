@@ -9,6 +9,7 @@
 //! second port is needed, and all four-letter words are enabled for
 //! readiness checks and test assertions.
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,8 @@ const STOP_GRACE: Duration = Duration::from_secs(15);
 pub struct ZooKeeper {
     // The process must be gone before the directory is removed.
     process: ServerProcess,
+    /// The one address the server binds (`clientPortAddress`).
+    ip: Ipv4Addr,
     port: u16,
     dir: TempDir,
 }
@@ -37,10 +40,16 @@ pub struct ZooKeeper {
 impl ZooKeeper {
     /// Starts a standalone server on a free loopback port.
     pub async fn start() -> Result<ZooKeeper, Error> {
-        super::process::start_with_one_retry(SERVER, Self::start_once).await
+        Self::start_on(Ipv4Addr::LOCALHOST).await
     }
 
-    async fn start_once() -> Result<ZooKeeper, Error> {
+    /// Starts a standalone server bound to `ip` alone (a loopback address, or the host side
+    /// of the test network for servers in namespaces).
+    pub async fn start_on(ip: Ipv4Addr) -> Result<ZooKeeper, Error> {
+        super::process::start_with_one_retry(SERVER, || Self::start_once(ip)).await
+    }
+
+    async fn start_once(ip: Ipv4Addr) -> Result<ZooKeeper, Error> {
         let started = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("dsmaster-zookeeper-")
@@ -55,7 +64,7 @@ impl ZooKeeper {
             "tickTime=2000\n\
              dataDir={}\n\
              clientPort={port}\n\
-             clientPortAddress=127.0.0.1\n\
+             clientPortAddress={ip}\n\
              maxClientCnxns=0\n\
              admin.enableServer=false\n\
              4lw.commands.whitelist=*\n",
@@ -65,10 +74,15 @@ impl ZooKeeper {
             .map_err(|e| Error::io(format!("writing {}", cfg.display()), e))?;
 
         let process = spawn_server(dir.path())?;
-        let mut zk = ZooKeeper { process, port, dir };
+        let mut zk = ZooKeeper {
+            process,
+            ip,
+            port,
+            dir,
+        };
         zk.wait_ready().await?;
         tracing::info!(
-            "started ZooKeeper on 127.0.0.1:{port} in {:.1}s ({})",
+            "started ZooKeeper on {ip}:{port} in {:.1}s ({})",
             started.elapsed().as_secs_f64(),
             zk.dir.path().display()
         );
@@ -111,7 +125,7 @@ impl ZooKeeper {
 
     /// What the master's `registry.zookeeper.connect-string` should say.
     pub fn connect_string(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     /// The temp directory holding config, data and log; gone after stop/drop.
@@ -128,13 +142,13 @@ impl ZooKeeper {
     /// returns the reply; lets tests inspect sessions and ephemeral nodes
     /// without a client library.
     pub async fn four_letter(&self, command: &str) -> Result<String, Error> {
-        let port = self.port;
+        let (ip, port) = (self.ip, self.port);
         let io = |what: &str, e: std::io::Error| Error::ZooKeeper {
             port,
             message: format!("{what} for `{command}`: {e}"),
         };
         let exchange = async {
-            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            let mut stream = tokio::net::TcpStream::connect((ip, port))
                 .await
                 .map_err(|e| io("connect", e))?;
             stream
@@ -182,7 +196,8 @@ impl ZooKeeper {
         self.process = spawn_server(self.dir.path())?;
         self.wait_ready().await?;
         tracing::info!(
-            "restarted ZooKeeper on 127.0.0.1:{} in {:.1}s",
+            "restarted ZooKeeper on {}:{} in {:.1}s",
+            self.ip,
             self.port,
             started.elapsed().as_secs_f64()
         );
@@ -193,6 +208,7 @@ impl ZooKeeper {
     pub async fn stop(self) {
         let ZooKeeper {
             mut process,
+            ip,
             port,
             dir,
         } = self;
@@ -202,7 +218,7 @@ impl ZooKeeper {
         if let Err(e) = dir.close() {
             tracing::warn!("could not remove {}: {e}", path.display());
         }
-        tracing::info!("stopped ZooKeeper on 127.0.0.1:{port}");
+        tracing::info!("stopped ZooKeeper on {ip}:{port}");
     }
 }
 
