@@ -171,7 +171,10 @@ where
                 n => format!("conf-{name}-{n}"),
             };
             let outcome = attempt_both(name, env, &opts, &scenario, project).await;
-            let Err(message) = outcome else { return };
+            let Err(message) = outcome else {
+                guard_addresses(name, env).await;
+                return;
+            };
             let flaked = env.java.worker_flakes() > flakes.0 || env.ours.worker_flakes() > flakes.1;
             if flaked && attempt == 1 {
                 eprintln!(
@@ -183,6 +186,21 @@ where
             panic!("{message}");
         }
     });
+}
+
+/// The address guard (testkit::netns): after a scenario, neither side's registry nodes nor
+/// `host` columns hold an address outside loopback and the kit's own test links.
+async fn guard_addresses(name: &str, env: &Env) {
+    for side in [&env.java, &env.ours] {
+        match side.cluster.addresses_outside_test_network().await {
+            Ok(foreign) if foreign.is_empty() => {}
+            Ok(foreign) => panic!(
+                "{name}: {} side wrote addresses outside the test network: {foreign:?}",
+                side.kind
+            ),
+            Err(e) => panic!("{name}: address guard on the {} side: {e}", side.kind),
+        }
+    }
 }
 
 /// One attempt of [`differential`]: `Err` carries the failure report.

@@ -194,6 +194,14 @@ async fn java_worker_runs_shell_a_b_for_our_master() {
     }
 
     worker.stop().await;
+    let foreign = cluster
+        .addresses_outside_test_network()
+        .await
+        .expect("address guard");
+    assert!(
+        foreign.is_empty(),
+        "addresses outside the test network: {foreign:?}"
+    );
     cluster.stop().await;
 }
 
@@ -242,6 +250,14 @@ async fn java_api_server_logs_in_and_lists_projects() {
         .expect("masters");
     eprintln!("monitor/masters: {masters}");
     api.stop().await;
+    let foreign = cluster
+        .addresses_outside_test_network()
+        .await
+        .expect("address guard");
+    assert!(
+        foreign.is_empty(),
+        "addresses outside the test network: {foreign:?}"
+    );
     cluster.stop().await;
 }
 
@@ -312,5 +328,13 @@ async fn java_master_and_java_worker_run_shell_a_b() {
     }
     worker.stop().await;
     master.stop().await;
+    let foreign = cluster
+        .addresses_outside_test_network()
+        .await
+        .expect("address guard");
+    assert!(
+        foreign.is_empty(),
+        "addresses outside the test network: {foreign:?}"
+    );
     cluster.stop().await;
 }

@@ -253,6 +253,14 @@ async fn mixed_cluster_fires_each_time_exactly_once() {
     java.stop().await;
     drop(conn);
     store.close().await;
+    let foreign = c
+        .addresses_outside_test_network()
+        .await
+        .expect("address guard");
+    assert!(
+        foreign.is_empty(),
+        "addresses outside the test network: {foreign:?}"
+    );
     c.stop().await;
 }
 
@@ -376,6 +384,14 @@ async fn api_server_schedule_fires_on_our_master() {
     assert!(rows.iter().all(|r| r.2 == 6));
     drop(conn);
     api.stop().await;
+    let foreign = c
+        .addresses_outside_test_network()
+        .await
+        .expect("address guard");
+    assert!(
+        foreign.is_empty(),
+        "addresses outside the test network: {foreign:?}"
+    );
     c.stop().await;
 }
 
@@ -507,5 +523,13 @@ async fn java_member_killed_ours_takes_over() {
     java.stop().await;
     drop(conn);
     store.close().await;
+    let foreign = c
+        .addresses_outside_test_network()
+        .await
+        .expect("address guard");
+    assert!(
+        foreign.is_empty(),
+        "addresses outside the test network: {foreign:?}"
+    );
     c.stop().await;
 }

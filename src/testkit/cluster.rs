@@ -186,6 +186,56 @@ impl LocalCluster {
         }
     }
 
+    /// Every address in the cluster's registry (node names and data under the namespace)
+    /// and in the `host` columns of instance and task rows that is neither loopback nor on
+    /// this process's test network, each with where it was seen. Empty is the guard's pass:
+    /// upstream's Java servers and ours advertised nothing but the kit's own addresses.
+    pub async fn addresses_outside_test_network(&self) -> Result<Vec<String>, Error> {
+        use mysql_async::prelude::*;
+        let mut seen: Vec<(String, String)> = Vec::new();
+        let zk = zookeeper_client::Client::connect(&self.zookeeper.connect_string())
+            .await
+            .map_err(|e| Error::Fixture(format!("guard: connecting to ZooKeeper: {e}")))?;
+        let mut stack = vec!["/dolphinscheduler".to_string()];
+        while let Some(path) = stack.pop() {
+            match zk.get_data(&path).await {
+                Ok((data, _)) => seen.push((path.clone(), String::from_utf8_lossy(&data).into())),
+                Err(zookeeper_client::Error::NoNode) => continue,
+                Err(e) => return Err(Error::Fixture(format!("guard: reading {path}: {e}"))),
+            }
+            seen.push((format!("registry node name {path}"), path.clone()));
+            match zk.list_children(&path).await {
+                Ok(children) => stack.extend(children.into_iter().map(|c| format!("{path}/{c}"))),
+                Err(zookeeper_client::Error::NoNode) => {}
+                Err(e) => return Err(Error::Fixture(format!("guard: listing {path}: {e}"))),
+            }
+        }
+        let mut conn = self.conn().await?;
+        for table in ["t_ds_process_instance", "t_ds_task_instance"] {
+            let hosts: Vec<Option<String>> = conn
+                .query(format!("SELECT DISTINCT host FROM {table}"))
+                .await
+                .map_err(|e| Error::Fixture(format!("guard: reading {table}.host: {e}")))?;
+            seen.extend(
+                hosts
+                    .into_iter()
+                    .flatten()
+                    .map(|h| (format!("{table}.host"), h)),
+            );
+        }
+        let mut foreign = Vec::new();
+        for (place, text) in seen {
+            for ip in super::netns::ipv4_in(&text) {
+                if !super::netns::is_test_address(std::net::IpAddr::V4(ip)) {
+                    foreign.push(format!("{ip} in {place}"));
+                }
+            }
+        }
+        foreign.sort();
+        foreign.dedup();
+        Ok(foreign)
+    }
+
     /// Stops the worker, the master, then the servers.
     pub async fn stop(mut self) {
         if let Some(w) = self.worker.take() {

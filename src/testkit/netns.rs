@@ -292,6 +292,31 @@ pub fn is_test_address(ip: IpAddr) -> bool {
             .is_some_and(|n| n.owns(ip))
 }
 
+/// Every dotted-quad IPv4 address in `text` (`ip:port`, `master_ip:port`, a path…).
+pub fn ipv4_in(text: &str) -> Vec<Ipv4Addr> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit()
+            || (i > 0 && (bytes[i - 1].is_ascii_digit() || bytes[i - 1] == b'.'))
+        {
+            i += 1;
+            continue;
+        }
+        let end = bytes[i..]
+            .iter()
+            .position(|b| !(b.is_ascii_digit() || *b == b'.'))
+            .map_or(bytes.len(), |n| i + n);
+        let candidate = text[i..end].trim_end_matches('.');
+        if let Ok(ip) = candidate.parse::<Ipv4Addr>() {
+            found.push(ip);
+        }
+        i = end.max(i + 1);
+    }
+    found
+}
+
 /// Runs `ip <args>` to completion; `Err` is its stderr.
 fn ip(args: &[&str]) -> Result<(), String> {
     let out = std::process::Command::new("ip")
@@ -345,8 +370,14 @@ fn owner(name: &str) -> Option<u32> {
         .flatten()
 }
 
+/// Removes kit namespaces and links whose process is gone (what a crashed run left behind;
+/// the first use of the test network in every process does this too).
+pub fn sweep() {
+    sweep_leftovers(0)
+}
+
 /// Removes kit namespaces and links whose process is gone, or which carry this process's
-/// id but predate it (a recycled pid): nothing of this process exists yet when it runs.
+/// id `me` but predate it (a recycled pid): nothing of this process exists yet when it runs.
 fn sweep_leftovers(me: u32) {
     let stale = |name: &str| owner(name).is_some_and(|pid| pid == me || !alive(pid));
     for line in ip_output(&["netns", "list"]).lines() {
@@ -439,6 +470,21 @@ mod tests {
         assert_eq!(owner("dsmk12x"), None);
         assert_eq!(owner("eth0"), None);
         assert_eq!(owner("docker0"), None);
+    }
+
+    #[test]
+    fn addresses_are_found_in_node_names_and_columns() {
+        let ip = |s: &str| s.parse::<Ipv4Addr>().expect("ip");
+        assert_eq!(
+            ipv4_in("/dolphinscheduler/dead-servers/master_192.0.2.2:5678"),
+            [ip("192.0.2.2")]
+        );
+        assert_eq!(
+            ipv4_in("198.18.3.4:1234,127.0.0.1:5"),
+            [ip("198.18.3.4"), ip("127.0.0.1")]
+        );
+        assert!(ipv4_in("0.25,0.5,1.2.3,2026-12-05 10:00:00").is_empty());
+        assert!(ipv4_in("1.2.3.4.5").is_empty());
     }
 
     #[test]
