@@ -20,6 +20,10 @@ command -v mariadb >/dev/null 2>&1 || need mariadb-client
 command -v java >/dev/null 2>&1 || need default-jdk-headless
 command -v mvn >/dev/null 2>&1 || need maven
 command -v unzip >/dev/null 2>&1 || need unzip
+# The test network of upstream's Java servers (src/testkit/netns.rs): ip netns, veth, bridge.
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need iproute2
+# A listener inside a namespace for tests/testnet.rs (mariadb-server pulls it in too).
+command -v socat >/dev/null 2>&1 || need socat
 
 if [ -z "$missing" ]; then
     echo "install-deps: all dependencies present"
