@@ -261,6 +261,74 @@ async fn java_api_server_logs_in_and_lists_projects() {
     cluster.stop().await;
 }
 
+/// A network cut of the Java worker (its namespace's link down, `testkit::netns`) while its
+/// task runs, healed before its registry session (30 s) expires: the connection to our
+/// master stalls and recovers, the result arrives, task A runs once and the workflow ends
+/// SUCCESS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_worker_cut_off_mid_task_finishes_once() {
+    if dsmaster::testkit::netns::skip_java_peer_test("java_worker_cut_off_mid_task_finishes_once")
+    {
+        return;
+    }
+    init_tracing();
+    resolve("worker").await;
+    let mut cluster = LocalCluster::start_with_java_peers(SchemaVersion::V2_0_5)
+        .await
+        .expect("cluster");
+    cluster.start_master().await.expect("master");
+    let worker = JavaWorker::start(&cluster, VERSION)
+        .await
+        .unwrap_or_else(|e| panic!("Java worker did not start: {e}"));
+    let tenant = java::os_user().await.expect("OS user");
+    let mut conn = cluster.conn().await.expect("conn");
+    let wf = fixtures::import_file(
+        &mut conn,
+        Path::new("fixtures/workflows/conf-slow-a-b.json"),
+        &tenant,
+    )
+    .await
+    .expect("import")
+    .remove(0);
+    cluster.start_workflow(&wf).await.expect("command");
+
+    // A (sleep 6) is running on the worker: cut its link for 4 s.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let running: Option<i64> = conn
+            .query_first("SELECT COUNT(*) FROM t_ds_task_instance WHERE name = 'A' AND state = 1")
+            .await
+            .expect("poll");
+        if running == Some(1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "task A never ran");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    worker.namespace().cut().expect("cut");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    worker.namespace().heal().expect("heal");
+
+    let (id, state) = cluster
+        .wait_for_end(wf.definition_code, Duration::from_secs(120), |tasks| {
+            eprintln!("tasks: {tasks:?}")
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nworker log:\n{}", worker.log_tail()));
+    assert_eq!(state, ExecutionStatus::SUCCESS, "{}", worker.log_tail());
+    let tasks = task_rows(&cluster, id).await;
+    let names: Vec<(&str, i32)> = tasks.iter().map(|t| (t.name.as_str(), t.state)).collect();
+    assert_eq!(names, [("A", 7), ("B", 7)], "one row each, both SUCCESS");
+    drop(conn);
+    let foreign = cluster
+        .addresses_outside_test_network()
+        .await
+        .expect("address guard");
+    assert!(foreign.is_empty(), "{foreign:?}");
+    worker.stop().await;
+    cluster.stop().await;
+}
+
 /// Reference run: the Java master (alone, no Rust master) with the Java worker runs
 /// shell-a-b to SUCCESS on our schema and fixtures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -553,6 +553,11 @@ impl JavaWorker {
         self.proc.started.elapsed()
     }
 
+    /// The worker's network namespace: [`PeerNs::cut`] / [`PeerNs::heal`] partition it.
+    pub fn namespace(&self) -> &PeerNs {
+        &self.proc.ns
+    }
+
     /// The worker's private base dir (`conf/`, `logs/`, `data/`).
     pub fn base_dir(&self) -> &Path {
         &self.proc.base_path
@@ -949,6 +954,11 @@ impl JavaMaster {
     /// Registry address `ip:port`; what it writes into `t_ds_process_instance.host`.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// The master's network namespace: [`PeerNs::cut`] / [`PeerNs::heal`] partition it.
+    pub fn namespace(&self) -> &PeerNs {
+        &self.proc.ns
     }
 
     /// The JVM's process id (benchmarks read its memory and CPU time).
