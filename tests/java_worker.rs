@@ -267,8 +267,7 @@ async fn java_api_server_logs_in_and_lists_projects() {
 /// SUCCESS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_worker_cut_off_mid_task_finishes_once() {
-    if dsmaster::testkit::netns::skip_java_peer_test("java_worker_cut_off_mid_task_finishes_once")
-    {
+    if dsmaster::testkit::netns::skip_java_peer_test("java_worker_cut_off_mid_task_finishes_once") {
         return;
     }
     init_tracing();
