@@ -230,26 +230,6 @@ async fn a_master_frozen_past_its_session_never_acts_again() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // The resumed master stopped by itself, saying why.
-    let mut frozen = frozen;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = frozen.child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "the resumed master did not exit");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(
-        !status.success(),
-        "a master that lost its session exits non-zero"
-    );
-    assert!(
-        frozen.log_text().contains("registry session lost"),
-        "{}",
-        frozen.log_text()
-    );
-
     let states: Vec<(i32, i32)> = conn
         .query("SELECT id, state FROM t_ds_process_instance ORDER BY id")
         .await
@@ -293,6 +273,26 @@ async fn a_master_frozen_past_its_session_never_acts_again() {
     let twice: Vec<_> = runs.iter().filter(|(_, ids)| ids.len() > 1).collect();
     assert!(twice.is_empty(), "tasks executed twice: {twice:?}");
     assert_eq!(runs.len(), WORKFLOWS * 3, "every task ran once");
+
+    // The resumed master stopped by itself, saying why.
+    let mut frozen = frozen;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = frozen.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the resumed master did not exit");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        !status.success(),
+        "a master that lost its session exits non-zero"
+    );
+    assert!(
+        frozen.log_text().contains("registry session lost"),
+        "{}",
+        frozen.log_text()
+    );
 
     let taken: Option<i64> = conn
         .exec_first(

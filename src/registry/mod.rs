@@ -9,6 +9,7 @@
 //! | file | owns |
 //! |---|---|
 //! | `mod.rs` | [`Options`], [`Registry`]: connection, namespace, base nodes, master/worker registration, heartbeat ticks, self-fencing ([`Registry::lost`]) |
+//! | [`fence`] | the lease that says whether this master may still write or send (checked by the store and the links) |
 //! | [`heartbeat`] | the heartbeat text: 13/14 fields, Java number formatting and parsing |
 //! | [`metrics`] | host CPU/memory/load/disk figures from `/proc` |
 //! | [`slot`] | the Java master order and our slot (pure), and the `/nodes/master` watch that recomputes it |
