@@ -25,6 +25,8 @@ pub struct Dispatched {
     /// The worker's registry address `ip:port` (what `t_ds_task_instance.host` holds).
     pub host: String,
     pub link: Link,
+    /// The row's `host` and `submit_time` were written before the request went out.
+    pub written: Option<chrono::NaiveDateTime>,
 }
 
 /// One task waiting for a worker.
@@ -118,7 +120,15 @@ fn is_registered(map: &WorkerMap, host: &str) -> bool {
 
 impl Dispatcher {
     /// Starts the service on the current runtime.
-    pub fn start(connector: Connector, workers: watch::Receiver<WorkerMap>) -> Dispatcher {
+    /// With a `store`, each task row gets its worker and submit time *before* the request is
+    /// sent (a conditional write that fails once the instance is not ours): a master that
+    /// takes the instance over then knows the task is on that worker and rebinds it instead
+    /// of running it a second time.
+    pub fn start(
+        connector: Connector,
+        workers: watch::Receiver<WorkerMap>,
+        store: Option<crate::store::Store>,
+    ) -> Dispatcher {
         let (tx, rx) = mpsc::unbounded_channel();
         let keeper = Keeper {
             connector: connector.clone(),
@@ -136,6 +146,7 @@ impl Dispatcher {
             queue: BinaryHeap::new(),
             items: HashMap::new(),
             cursor: HashMap::new(),
+            store,
         };
         tokio::spawn(service.run());
         Dispatcher {
@@ -194,6 +205,15 @@ struct Service {
     items: HashMap<i32, Box<DispatchItem>>,
     /// Round-robin position per worker group.
     cursor: HashMap<String, usize>,
+    store: Option<crate::store::Store>,
+}
+
+/// Why a task was not sent.
+enum NotSent {
+    /// No worker now (or a passing error): the task waits.
+    Wait(String),
+    /// The instance is no longer ours (or the fence refuses): the task is dropped.
+    Drop(String),
 }
 
 impl Service {
@@ -256,7 +276,10 @@ impl Service {
             };
             match self.send(&item).await {
                 Ok(d) => (item.notify)(d),
-                Err(reason) => {
+                Err(NotSent::Drop(reason)) => {
+                    tracing::warn!(task_instance_id = id, %reason, "task not dispatched: its instance is not ours any more");
+                }
+                Err(NotSent::Wait(reason)) => {
                     tracing::debug!(task_instance_id = id, group = %item.worker_group, %reason, "task waits for a worker");
                     self.items.insert(id, item);
                     waiting.push(key);
@@ -268,13 +291,16 @@ impl Service {
         stalled
     }
 
-    async fn send(&mut self, item: &DispatchItem) -> Result<Dispatched, String> {
+    async fn send(&mut self, item: &DispatchItem) -> Result<Dispatched, NotSent> {
         let candidates = {
             let db = self.db_groups.read().map(|g| g.clone()).unwrap_or_default();
             usable_workers(&self.workers.borrow(), &db, &item.worker_group)
         };
         if candidates.is_empty() {
-            return Err(format!("no usable worker in group {:?}", item.worker_group));
+            return Err(NotSent::Wait(format!(
+                "no usable worker in group {:?}",
+                item.worker_group
+            )));
         }
         let start = self.cursor.entry(item.worker_group.clone()).or_insert(0);
         let first = *start % candidates.len();
@@ -283,30 +309,49 @@ impl Service {
         // pass; every attempt below sends the same bytes.
         let dialect = self.connector.options().dialect;
         let body = TaskExecuteRequestCommand::body_for(&item.context, dialect)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| NotSent::Wait(e.to_string()))?;
         let mut last_error = String::new();
         for i in 0..candidates.len() {
             let host = &candidates[(first + i) % candidates.len()];
             match self.connector.link(host).await {
-                Ok(link) => match link.send(Command::Other(
-                    crate::protocol::CommandType::TaskExecuteRequest,
-                    body.clone(),
-                )) {
-                    Ok(()) => {
-                        self.keeper.watch(host, link.clone());
-                        return Ok(Dispatched {
-                            task_instance_id: item.task_instance_id,
-                            host: host.clone(),
-                            link,
-                        });
+                Ok(link) => {
+                    let written = match &self.store {
+                        None => None,
+                        Some(store) => {
+                            let at = store.clock().now();
+                            match store
+                                .update_task_dispatched(item.task_instance_id, host, at)
+                                .await
+                            {
+                                Ok(()) => Some(at),
+                                Err(e) if e.is_ownership() => {
+                                    return Err(NotSent::Drop(e.to_string()))
+                                }
+                                Err(e) => return Err(NotSent::Wait(e.to_string())),
+                            }
+                        }
+                    };
+                    match link.send(Command::Other(
+                        crate::protocol::CommandType::TaskExecuteRequest,
+                        body.clone(),
+                    )) {
+                        Ok(()) => {
+                            self.keeper.watch(host, link.clone());
+                            return Ok(Dispatched {
+                                task_instance_id: item.task_instance_id,
+                                host: host.clone(),
+                                link,
+                                written,
+                            });
+                        }
+                        Err(e) => last_error = format!("sending to {host}: {e}"),
                     }
-                    Err(e) => last_error = format!("sending to {host}: {e}"),
-                },
+                }
                 Err(e) => last_error = format!("connecting to {host}: {e}"),
             }
             tracing::warn!(task_instance_id = item.task_instance_id, %host, error = %last_error, "dispatch attempt failed");
         }
-        Err(last_error)
+        Err(NotSent::Wait(last_error))
     }
 }
 

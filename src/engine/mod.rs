@@ -24,7 +24,7 @@ use crate::dispatch::Dispatcher;
 use crate::model::{CommandType, ExecutionStatus};
 use crate::protocol::{Command, Inbound};
 use crate::registry::MasterSlot;
-use crate::store::{HandleOutcome, NextCommand, Store};
+use crate::store::{HandleOutcome, NextCommand, ProcessInstance, Store};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -117,6 +117,8 @@ impl Engine {
             dispatcher: deps.dispatcher,
             host: deps.host,
             slot: deps.slot,
+            workers: deps.workers.clone(),
+            orphans: Orphans::default(),
             instances: instances.clone(),
             skip: HashSet::new(),
             features: workflow::Features {
@@ -228,11 +230,48 @@ async fn route(mut inbound: mpsc::Receiver<Inbound>, instances: Instances) {
     }
 }
 
+/// How often intake looks for instances it owns that have no actor (a commit whose outcome
+/// was lost with the connection, an actor that gave its instance up).
+const ORPHAN_SWEEP: Duration = Duration::from_secs(10);
+
+/// State of the orphan sweep: instances seen without an actor in the previous pass (an
+/// instance is handed over only when two passes in a row agree, so an actor that finishes
+/// between the read and the check is never mistaken for an orphan).
+#[derive(Default)]
+struct Orphans {
+    suspects: HashSet<i32>,
+    last: Option<tokio::time::Instant>,
+}
+
+/// Which instances of `unfinished` (ids owned by us, not final) to hand over now, given the
+/// previous pass's suspects and whether an actor runs each; updates the suspects.
+fn orphans_due(
+    unfinished: &[i32],
+    has_actor: impl Fn(i32) -> bool,
+    suspects: &mut HashSet<i32>,
+) -> Vec<i32> {
+    let now: HashSet<i32> = unfinished
+        .iter()
+        .copied()
+        .filter(|id| !has_actor(*id))
+        .collect();
+    let mut due: Vec<i32> = now.intersection(suspects).copied().collect();
+    due.sort_unstable();
+    *suspects = now
+        .difference(&due.iter().copied().collect())
+        .copied()
+        .collect();
+    due
+}
+
 struct Intake {
     store: Store,
     dispatcher: Dispatcher,
     host: String,
     slot: watch::Receiver<Option<MasterSlot>>,
+    /// Live workers (failover decisions for orphans, task rebinding on resume).
+    workers: watch::Receiver<crate::registry::WorkerMap>,
+    orphans: Orphans,
     instances: Instances,
     /// Commands this master cannot run yet, left for a master that can.
     skip: HashSet<i32>,
@@ -259,6 +298,20 @@ impl Intake {
         loop {
             if *stop.borrow() {
                 return;
+            }
+            if self.store.fence_lost() {
+                warn!("registry session lost: command intake stops");
+                return;
+            }
+            if self
+                .orphans
+                .last
+                .map_or(true, |t| t.elapsed() >= ORPHAN_SWEEP)
+            {
+                self.orphans.last = Some(tokio::time::Instant::now());
+                if let Err(e) = self.sweep_orphans().await {
+                    warn!(error = %e, "orphan sweep failed; retrying next time");
+                }
             }
             let slot = *self.slot.borrow();
             let overload = self.resources.check();
@@ -378,7 +431,22 @@ impl Intake {
                     return Ok(true);
                 }
             };
-        match self.store.start_instance(cmd.id, instance).await? {
+        let name = instance.name.clone().unwrap_or_default();
+        let outcome = match self.store.start_instance(cmd.id, instance).await {
+            Ok(o) => o,
+            Err(e) if e.is_ownership() => return Err(e),
+            Err(e) => {
+                // The connection may have died after the server committed: read back.
+                match self.read_back_new(cmd.id, &name).await {
+                    Some(p) => {
+                        warn!(command_id = cmd.id, process_instance_id = p.id, error = %e, "commit reported failed but had succeeded; the instance runs");
+                        HandleOutcome::Started(Box::new(p))
+                    }
+                    None => return Err(e),
+                }
+            }
+        };
+        match outcome {
             HandleOutcome::Started(instance) => {
                 let instance = *instance;
                 info!(
@@ -577,7 +645,25 @@ impl Intake {
         if let Some(t) = cmd.schedule_time {
             p.schedule_time = Some(t);
         }
-        if !self.store.recover_instance(cmd.id, &p, &resets).await? {
+        let taken = match self.store.recover_instance(cmd.id, &p, &resets).await {
+            Ok(taken) => taken,
+            Err(e) if e.is_ownership() => return Err(e),
+            Err(e) => {
+                // A lost connection may hide a successful commit: the command gone and the
+                // instance naming us means we took it.
+                let taken = matches!(self.store.command_exists(cmd.id).await, Ok(false))
+                    && matches!(
+                        self.store.find_process_instance(p.id).await,
+                        Ok(Some(ref row)) if row.host.as_deref() == Some(self.host.as_str())
+                    );
+                if !taken {
+                    return Err(e);
+                }
+                warn!(command_id = cmd.id, process_instance_id = p.id, error = %e, "commit reported failed but had succeeded; the instance resumes");
+                true
+            }
+        };
+        if !taken {
             info!(command_id = cmd.id, "another master took the command first");
             return Ok(true);
         }
@@ -654,7 +740,51 @@ impl Intake {
             instances: self.instances.clone(),
             host: self.host.clone(),
             features: self.features,
+            workers: self.workers.clone(),
         }
+    }
+
+    /// After a failed commit of a new instance: the command gone and an instance of ours
+    /// with the name we built means the commit went through.
+    async fn read_back_new(&self, command_id: i32, name: &str) -> Option<ProcessInstance> {
+        if name.is_empty() || !matches!(self.store.command_exists(command_id).await, Ok(false)) {
+            return None;
+        }
+        self.store
+            .find_instance_by_name(name, &self.host)
+            .await
+            .ok()
+            .flatten()
+            .filter(|p| !self.instances.contains(p.id))
+    }
+
+    /// Instances naming us as host, not final, with no actor here (two passes in a row) are
+    /// handed over through the failover path (`host = 'NULL'` plus a recovery command, tasks
+    /// on vanished workers marked for fault tolerance); intake then takes them back like any
+    /// recovery command. Runs inside intake, so it never races a start.
+    async fn sweep_orphans(&mut self) -> crate::store::Result<()> {
+        let unfinished = self.store.unfinished_instances_of(&self.host).await?;
+        let ids: Vec<i32> = unfinished.iter().map(|p| p.id).collect();
+        let due = orphans_due(
+            &ids,
+            |id| self.instances.contains(id),
+            &mut self.orphans.suspects,
+        );
+        if due.is_empty() {
+            return Ok(());
+        }
+        let workers = crate::failover::startups_of(&self.workers.borrow());
+        for p in unfinished.iter().filter(|p| due.contains(&p.id)) {
+            match crate::failover::hand_over(&self.store, &workers, p, &self.host).await {
+                Ok(true) => warn!(
+                    process_instance_id = p.id,
+                    "instance of ours without an actor handed over for recovery"
+                ),
+                Ok(false) => {}
+                Err(e) => warn!(process_instance_id = p.id, error = %e, "orphan hand-over failed"),
+            }
+        }
+        Ok(())
     }
 
     /// When the parent of a child we just started runs here, its SUB_PROCESS task learns at
@@ -669,5 +799,23 @@ impl Intake {
                 let _ = tx.send(Event::TaskStateChange(task)).await;
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_orphan_is_handed_over_on_the_second_pass_only() {
+        let mut suspects = HashSet::new();
+        let running = |id: i32| id == 2;
+        assert!(orphans_due(&[1, 2, 3], running, &mut suspects).is_empty());
+        assert_eq!(suspects, HashSet::from([1, 3]));
+        // 3 finished (or got an actor) in between: only 1 is due; 4 becomes a suspect.
+        assert_eq!(orphans_due(&[1, 2, 4], running, &mut suspects), vec![1]);
+        assert_eq!(suspects, HashSet::from([4]));
+        assert_eq!(orphans_due(&[4], |_| false, &mut suspects), vec![4]);
+        assert!(suspects.is_empty());
     }
 }

@@ -72,6 +72,8 @@ pub(crate) struct Runtime {
     /// Our `ip:port`.
     pub host: String,
     pub features: Features,
+    /// Live workers (heartbeat startup times decide whether a dispatched task still runs).
+    pub workers: tokio::sync::watch::Receiver<crate::registry::WorkerMap>,
 }
 
 /// Behaviour that depends on the cluster's release (read once from `t_ds_version`) and on
@@ -117,6 +119,10 @@ struct SubRun {
 /// two per task); the UI sees the worker's host at most this late.
 const DISPATCH_WRITE_DELAY: std::time::Duration = std::time::Duration::from_millis(300);
 
+/// How long an actor retries the write of its instance's end before it gives the instance
+/// up (to the orphan sweep, which takes it back through the recovery path).
+const FINISH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Worker acknowledgement status codes carried in DB_TASK_ACK / DB_TASK_RESPONSE.
 const REPLY_SUCCESS: i32 = ExecutionStatus::SUCCESS as i32;
 const REPLY_FAILURE: i32 = ExecutionStatus::FAILURE as i32;
@@ -158,6 +164,10 @@ pub(crate) struct Workflow {
     dependent_timer_armed: bool,
     /// The complement date list of a complement instance (empty otherwise).
     complement_dates: Vec<chrono::NaiveDateTime>,
+    workers: tokio::sync::watch::Receiver<crate::registry::WorkerMap>,
+    /// Set when this master may no longer act for the instance (the fence refused, or the
+    /// row names another owner): the actor stops without another write.
+    abandoned: bool,
 }
 
 impl Workflow {
@@ -174,6 +184,7 @@ impl Workflow {
             instances,
             host,
             features,
+            workers,
         } = rt;
         let (tx, rx) = mpsc::channel(1024);
         instances.register(instance.id, tx.clone());
@@ -203,6 +214,8 @@ impl Workflow {
             dependents: HashMap::new(),
             dependent_timer_armed: false,
             complement_dates: Vec::new(),
+            workers,
+            abandoned: false,
         };
         tokio::spawn(wf.run(rx).instrument(span));
     }
@@ -210,17 +223,41 @@ impl Workflow {
     async fn run(mut self, mut rx: mpsc::Receiver<Event>) {
         let id = self.instance.id;
         if let Err(e) = self.start().await {
-            error!(error = %e, "workflow could not start; the instance fails");
-            self.finish(ExecutionStatus::FAILURE).await;
+            self.check_ownership();
+            if !self.abandoned {
+                error!(error = %e, "workflow could not start; the instance fails");
+                self.finish(ExecutionStatus::FAILURE).await;
+            }
         }
-        while !self.is_finished() {
+        while !self.is_finished() && !self.abandoned {
             let Some(event) = rx.recv().await else { break };
             if let Err(e) = self.handle(event).await {
                 error!(error = %e, "event handling failed");
             }
+            self.check_ownership();
+        }
+        if self.abandoned {
+            for task in &self.active {
+                self.dispatcher.cancel(*task);
+            }
+            warn!("workflow actor stops without writing: this master no longer owns the instance");
         }
         self.instances.remove(id);
         debug!("workflow actor ended");
+    }
+
+    /// Stops acting for the instance once the store refuses our writes for good.
+    fn check_ownership(&mut self) {
+        if !self.abandoned && self.store.fence_lost() {
+            self.abandoned = true;
+        }
+    }
+
+    /// Records a failed write: an ownership refusal ends the actor.
+    fn note(&mut self, e: &crate::store::Error) {
+        if e.is_ownership() {
+            self.abandoned = true;
+        }
     }
 
     fn is_finished(&self) -> bool {
@@ -400,11 +437,13 @@ impl Workflow {
             _ if ended_by_failure => ExecutionStatus::KILL,
             _ => ExecutionStatus::SUBMITTED_SUCCESS,
         });
-        let id = self
-            .store
-            .insert_task_instance(&task)
-            .await
-            .map_err(|e| e.to_string())?;
+        let id = match self.store.insert_task_instance(&task).await {
+            Ok(id) => id,
+            Err(e) => {
+                self.note(&e);
+                return Err(e.to_string());
+            }
+        };
         task.id = id;
         self.by_code.insert(code, id);
         let state = task.state.unwrap_or(ExecutionStatus::SUBMITTED_SUCCESS);
@@ -548,15 +587,14 @@ impl Workflow {
                     if t.host.as_deref().is_some_and(|h| !h.is_empty())
                         && !crate::model::is_master_side_task(&t.task_type) =>
                 {
-                    self.active.insert(t.id);
-                    let host = t.host.clone().unwrap_or_default();
-                    let update = Command::HostUpdate(crate::protocol::HostUpdateCommand {
-                        task_instance_id: t.id,
-                        process_host: Some(self.host.clone()),
-                    });
-                    if let Err(e) = self.dispatcher.send_to(&host, update).await {
-                        warn!(task_instance_id = t.id, %host, error = %e, "host update not delivered; the worker keeps the result until it is");
-                    }
+                    self.rebind_on_resume(&t).await;
+                }
+                // Dispatched by the previous owner (the row names the worker, written before
+                // the request went out) to a worker that has run since before: the worker has
+                // it, so it is rebound, never sent a second time.
+                ExecutionStatus::SUBMITTED_SUCCESS if self.dispatched_to_live_worker(&t) => {
+                    info!(task_instance_id = t.id, host = ?t.host, "task dispatched by the previous owner; rebinding instead of dispatching again");
+                    self.rebind_on_resume(&t).await;
                 }
                 _ => redispatch.push(t.id),
             }
@@ -569,6 +607,42 @@ impl Workflow {
             self.next_attempt(id).await?;
         }
         Ok(())
+    }
+
+    /// A failed-over instance's task row that names a worker, with a submit time after that
+    /// worker's registry startup (upstream's rule for tasks that need no failover).
+    fn dispatched_to_live_worker(&self, t: &TaskInstance) -> bool {
+        if self.instance.command_type
+            != Some(crate::model::CommandType::RECOVER_TOLERANCE_FAULT_PROCESS)
+            || crate::model::is_master_side_task(&t.task_type)
+        {
+            return false;
+        }
+        let (Some(host), Some(submit)) =
+            (t.host.as_deref().filter(|h| !h.is_empty()), t.submit_time)
+        else {
+            return false;
+        };
+        let since = self.store.clock().from_db(submit).timestamp_millis();
+        crate::failover::task_alive(
+            &crate::failover::startups_of(&self.workers.borrow()),
+            host,
+            since,
+        )
+    }
+
+    /// Takes over a task that runs on a worker: it stays active and the worker is told with
+    /// PROCESS_HOST_UPDATE to send its ack and result here.
+    async fn rebind_on_resume(&mut self, t: &TaskInstance) {
+        self.active.insert(t.id);
+        let host = t.host.clone().unwrap_or_default();
+        let update = Command::HostUpdate(crate::protocol::HostUpdateCommand {
+            task_instance_id: t.id,
+            process_host: Some(self.host.clone()),
+        });
+        if let Err(e) = self.dispatcher.send_to(&host, update).await {
+            warn!(task_instance_id = t.id, %host, error = %e, "host update not delivered; the worker keeps the result until it is");
+        }
     }
 
     async fn tenant(&mut self) -> Result<Option<TenantQueue>, String> {
@@ -673,8 +747,11 @@ impl Workflow {
             return Ok(());
         }
         task.host = Some(d.host.clone());
-        task.submit_time = Some(now);
+        task.submit_time = Some(d.written.unwrap_or(now));
         debug!(task_instance_id = d.task_instance_id, host = %d.host, "task dispatched");
+        if d.written.is_some() {
+            return Ok(());
+        }
         self.unwritten_dispatch.insert(d.task_instance_id);
         let tx = self.tx.clone();
         let id = d.task_instance_id;
@@ -766,7 +843,12 @@ impl Workflow {
                 Ok(())
             }
             Err(e) => {
-                reply(REPLY_FAILURE);
+                if e.is_ownership() {
+                    // Not ours any more: no answer, the worker keeps resending to the owner.
+                    self.abandoned = true;
+                } else {
+                    reply(REPLY_FAILURE);
+                }
                 Err(e.to_string())
             }
         }
@@ -827,7 +909,11 @@ impl Workflow {
             return Ok(());
         };
         if let Err(e) = self.store.update_task_result(id, &write).await {
-            reply(REPLY_FAILURE);
+            if e.is_ownership() {
+                self.abandoned = true;
+            } else {
+                reply(REPLY_FAILURE);
+            }
             return Err(e.to_string());
         }
         task.state = write.state;
@@ -853,6 +939,7 @@ impl Workflow {
             .update_task_state(id, state, None, Some(now))
             .await
         {
+            self.note(&e);
             error!(task_instance_id = id, error = %e, "could not record the task's end");
         }
         if let Some(t) = self.tasks.get_mut(&id) {
@@ -890,6 +977,7 @@ impl Workflow {
                     .update_process_var_pool(self.instance.id, pool)
                     .await
                 {
+                    self.note(&e);
                     error!(error = %e, "could not record the instance's var pool");
                 }
             }
@@ -963,6 +1051,9 @@ impl Workflow {
     }
 
     async fn update_state(&mut self) {
+        if self.abandoned {
+            return;
+        }
         let next = self.compute_state();
         if Some(next) == self.instance.state {
             return;
@@ -973,26 +1064,51 @@ impl Workflow {
             self.instance.state = Some(next);
             if let Err(e) = self
                 .store
-                .update_process_state(self.instance.id, next, None)
+                .update_own_process_state(self.instance.id, next, None)
                 .await
             {
+                self.note(&e);
                 error!(error = %e, "could not record the instance state");
             }
         }
     }
 
-    /// Writes the final state and end time in one statement and leaves the exec map.
+    /// Writes the final state and end time in one statement and leaves the exec map. The
+    /// write is retried (the database may be restarting) until it lands; an actor never
+    /// leaves an instance unfinished while it can still own it. When the instance turns out
+    /// not to be ours, or the database stays away past [`FINISH_PATIENCE`], the actor gives
+    /// the instance up without a final state: the orphan sweep of intake hands it over
+    /// through the recovery path once the database answers again.
     async fn finish(&mut self, state: ExecutionStatus) {
         let now = self.store.clock().now();
+        let started = tokio::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(200);
+        loop {
+            match self
+                .store
+                .update_own_process_state(self.instance.id, state, Some(now))
+                .await
+            {
+                Ok(()) => break,
+                Err(e) if e.is_ownership() => {
+                    warn!(error = %e, "instance not ours any more; its end is not recorded here");
+                    self.abandoned = true;
+                    return;
+                }
+                Err(e) if started.elapsed() >= FINISH_PATIENCE => {
+                    error!(error = %e, waited = ?started.elapsed(), "could not record the instance's end; giving the instance up for the orphan sweep");
+                    self.abandoned = true;
+                    return;
+                }
+                Err(e) => {
+                    warn!(error = %e, retry_in = ?pause, "could not record the instance's end; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(5));
+                }
+            }
+        }
         self.instance.state = Some(state);
         self.instance.end_time = Some(now);
-        if let Err(e) = self
-            .store
-            .update_process_state(self.instance.id, state, Some(now))
-            .await
-        {
-            error!(error = %e, "could not record the instance's end");
-        }
         info!(state = %state, "workflow finished");
         if super::alert::is_due(&self.instance, state) {
             if let Err(e) = self.write_alert(state).await {

@@ -105,41 +105,7 @@ impl Sweeper {
                     _ => {}
                 }
             }
-            let tasks = self
-                .store
-                .find_valid_task_instances(p.id)
-                .await
-                .map_err(|e| e.to_string())?;
-            for t in tasks {
-                let Some(state) = t.state else { continue };
-                if state.is_finished() {
-                    continue;
-                }
-                let (Some(task_host), Some(submit)) = (t.host.as_deref(), t.submit_time) else {
-                    continue;
-                };
-                let since = clock
-                    .from_db(t.start_time.unwrap_or(submit))
-                    .timestamp_millis();
-                let alive = workers
-                    .get(task_host)
-                    .map(|startup| since > *startup)
-                    .unwrap_or(false);
-                if alive {
-                    continue;
-                }
-                self.store
-                    .update_task_state(t.id, ExecutionStatus::NEED_FAULT_TOLERANCE, None, None)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                info!(task_instance_id = t.id, worker = %task_host, "task needs fault tolerance");
-            }
-            if self
-                .store
-                .hand_over_instance(&p, host)
-                .await
-                .map_err(|e| e.to_string())?
-            {
+            if hand_over(&self.store, &workers, &p, host).await? {
                 info!(process_instance_id = p.id, from = %host, "instance handed over for recovery");
                 handed += 1;
             }
@@ -148,11 +114,82 @@ impl Sweeper {
     }
 }
 
+/// Hands one unfinished instance of `host` over (upstream `failoverMaster` for one instance):
+/// its tasks whose worker is gone, or restarted since the task began, become
+/// NEED_FAULT_TOLERANCE; a task whose worker is alive and started before the task keeps its
+/// row (the new owner rebinds it with PROCESS_HOST_UPDATE and takes its result). Then
+/// `host = 'NULL'` and a RECOVER_TOLERANCE_FAULT_PROCESS command, checked against `host`.
+/// Returns whether this call handed it over.
+pub async fn hand_over(
+    store: &Store,
+    workers: &HashMap<String, i64>,
+    p: &crate::store::ProcessInstance,
+    host: &str,
+) -> Result<bool, String> {
+    let clock = *store.clock();
+    let tasks = store
+        .find_valid_task_instances(p.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    for t in tasks {
+        let Some(state) = t.state else { continue };
+        if state.is_finished() {
+            continue;
+        }
+        let (Some(task_host), Some(submit)) = (t.host.as_deref(), t.submit_time) else {
+            continue;
+        };
+        let since = clock
+            .from_db(t.start_time.unwrap_or(submit))
+            .timestamp_millis();
+        if task_alive(workers, task_host, since) {
+            continue;
+        }
+        store
+            .failover_task_state(t.id, ExecutionStatus::NEED_FAULT_TOLERANCE)
+            .await
+            .map_err(|e| e.to_string())?;
+        info!(task_instance_id = t.id, worker = %task_host, "task needs fault tolerance");
+    }
+    store
+        .hand_over_instance(p, host)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Upstream `checkTaskInstanceNeedFailover`, inverted: the task's worker is registered and
+/// its heartbeat startup time is before `since_ms` (when the task was submitted or started).
+pub fn task_alive(workers: &HashMap<String, i64>, worker: &str, since_ms: i64) -> bool {
+    workers
+        .get(worker)
+        .map(|startup| since_ms > *startup)
+        .unwrap_or(false)
+}
+
 /// Live workers' `ip:port` to their heartbeat startup time (epoch ms).
-fn worker_startups(registry: &Registry) -> HashMap<String, i64> {
-    let map = registry.workers().borrow().clone();
+pub fn worker_startups(registry: &Registry) -> HashMap<String, i64> {
+    startups_of(&registry.workers().borrow())
+}
+
+/// [`worker_startups`] of a registry view.
+pub fn startups_of(map: &crate::registry::WorkerMap) -> HashMap<String, i64> {
+    let map = map.clone();
     map.into_values()
         .flat_map(|group| group.into_iter())
         .filter_map(|(addr, hb)| hb.map(|h| (addr, h.startup_time)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_is_kept_only_on_a_worker_that_started_before_it() {
+        let workers: HashMap<String, i64> = [("10.0.0.1:1234".to_string(), 1_000)].into();
+        assert!(task_alive(&workers, "10.0.0.1:1234", 1_001));
+        assert!(!task_alive(&workers, "10.0.0.1:1234", 1_000));
+        assert!(!task_alive(&workers, "10.0.0.1:1234", 999));
+        assert!(!task_alive(&workers, "10.0.0.2:1234", 5_000));
+    }
 }

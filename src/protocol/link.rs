@@ -66,6 +66,9 @@ pub struct LinkOptions {
     pub connect_timeout: Duration,
     /// Frames a link may have queued before [`Link::send`] reports back-pressure.
     pub send_queue: usize,
+    /// The master's registry fence, checked by the writer right before frames go out: a
+    /// master that lost (or cannot confirm) its session sends nothing. `None`: never fenced.
+    pub fence: Option<crate::registry::Fence>,
 }
 
 impl Default for LinkOptions {
@@ -78,6 +81,7 @@ impl Default for LinkOptions {
             server_idle: Duration::from_secs(181),
             connect_timeout: Duration::from_secs(3),
             send_queue: 4096,
+            fence: None,
         }
     }
 }
@@ -449,12 +453,19 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
+        if let Some(fence) = &opts.fence {
+            if let Err(why) = fence.hold(crate::registry::fence::PATIENCE).await {
+                tracing::warn!(%peer, frames = batch.len(), reason = %why, "registry fence: frames dropped and connection closed");
+                token.cancel();
+                return;
+            }
+        }
         let result = tokio::select! {
             r = write_batch(&mut writer, batch) => r,
             _ = token.cancelled() => {
                 // Closing while a write is stuck: frames of this batch already encoded stay
                 // in the codec's buffer and are flushed below; the rest are dropped.
-                flush_queued(&mut writer, &mut rx, &peer).await;
+                flush_queued(&mut writer, &mut rx, &peer, opts.fence.as_ref()).await;
                 finish(&mut writer, &peer).await;
                 return;
             }
@@ -468,7 +479,7 @@ async fn write_loop(
             }
         }
     }
-    flush_queued(&mut writer, &mut rx, &peer).await;
+    flush_queued(&mut writer, &mut rx, &peer, opts.fence.as_ref()).await;
     finish(&mut writer, &peer).await;
 }
 
@@ -497,11 +508,16 @@ async fn flush_queued(
     writer: &mut FramedWrite<OwnedWriteHalf, FrameCodec>,
     rx: &mut mpsc::Receiver<Frame>,
     peer: &SocketAddr,
+    fence: Option<&crate::registry::Fence>,
 ) {
     rx.close();
     let mut batch = Vec::new();
     while let Ok(f) = rx.try_recv() {
         batch.push(f);
+    }
+    if let Some(why) = fence.and_then(|f| f.check().err()) {
+        tracing::debug!(%peer, frames = batch.len(), reason = %why, "registry fence: queued frames dropped at close");
+        return;
     }
     let n = batch.len();
     match timeout(FLUSH_GRACE, write_batch(writer, batch)).await {

@@ -9,6 +9,7 @@
 //! | file | owns |
 //! |---|---|
 //! | `mod.rs` | [`Options`], [`Registry`]: connection, namespace, base nodes, master/worker registration, heartbeat ticks, self-fencing ([`Registry::lost`]) |
+//! | [`fence`] | the lease that says whether this master may still write or send (checked by the store and the links) |
 //! | [`heartbeat`] | the heartbeat text: 13/14 fields, Java number formatting and parsing |
 //! | [`metrics`] | host CPU/memory/load/disk figures from `/proc` |
 //! | [`slot`] | the Java master order and our slot (pure), and the `/nodes/master` watch that recomputes it |
@@ -34,6 +35,7 @@
 //! never silently re-created: peers are already failing our workflows over, so the server
 //! must stop processing and may only come back as a new incarnation (a new [`Registry`]).
 
+pub mod fence;
 pub mod heartbeat;
 pub mod lock;
 pub mod metrics;
@@ -49,6 +51,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::AbortHandle;
 use zookeeper_client as zk;
 
+pub use fence::{Fence, Fenced};
 pub use heartbeat::{java_double_to_string, Heartbeat, HeartbeatFormat};
 pub use lock::RegistryLock;
 pub use slot::{master_order, slot_of, MasterSlot};
@@ -180,6 +183,9 @@ pub enum LostReason {
     NodeRemoved,
     /// `/dead-servers/master_<ip:port>` names us: a peer failed us over.
     DeclaredDead,
+    /// No request of ours was answered for a whole session timeout (the process was frozen,
+    /// or the network silent): the server has expired the session or is about to.
+    Unconfirmed,
 }
 
 impl fmt::Display for LostReason {
@@ -193,6 +199,7 @@ impl fmt::Display for LostReason {
             }
             LostReason::NodeRemoved => "our master node was removed",
             LostReason::DeclaredDead => "a dead-server entry names this master",
+            LostReason::Unconfirmed => "no proof of our session for a whole session timeout",
         })
     }
 }
@@ -260,10 +267,13 @@ pub(crate) struct Shared {
     pub(crate) slot_tx: watch::Sender<Option<MasterSlot>>,
     pub(crate) local_ip_tx: watch::Sender<Option<String>>,
     reconnected: Notify,
+    /// This session's fence: armed by the master registration, lost with the session.
+    fence: Fence,
 }
 
 impl Shared {
     fn signal_lost(&self, reason: LostReason) {
+        self.fence.lose();
         let first = self.lost_tx.send_if_modified(|v| {
             if v.is_none() {
                 *v = Some(reason);
@@ -508,6 +518,7 @@ impl Registry {
             slot_tx,
             local_ip_tx,
             reconnected: Notify::new(),
+            fence: Fence::unarmed(),
         });
         for path in [MASTERS_PATH, WORKERS_PATH, DEAD_SERVERS_PATH] {
             put_persistent(&shared, path, b"").await?;
@@ -607,6 +618,12 @@ impl Registry {
     }
 
     /// The reason, if the registry is already lost.
+    /// This session's fence (see [`fence`]): it refuses until [`Registry::register_master`]
+    /// has created our node, then holds while the session is proven alive.
+    pub fn fence(&self) -> Fence {
+        self.inner.shared.fence.clone()
+    }
+
     pub fn lost_reason(&self) -> Option<LostReason> {
         self.inner.shared.is_lost()
     }
@@ -669,6 +686,7 @@ impl Registry {
         };
         let (sampler, m) = measure(Sampler::new(), shared.opts.heartbeat).await;
         let text = build_heartbeat(&m, &identity, 0).encode(shared.opts.heartbeat);
+        let sent = tokio::time::Instant::now();
         client
             .create(
                 &path,
@@ -678,6 +696,8 @@ impl Registry {
             .await
             .map_err(zk_err("create", &path))?;
         tracing::info!(%path, heartbeat = %text, "master node created");
+        let fence = shared.fence.clone();
+        fence.arm(client.session_timeout(), sent);
 
         // Wait until the node is visible (Java polls for a child containing our IP).
         let deadline = tokio::time::Instant::now() + VISIBILITY_LIMIT;
@@ -711,6 +731,7 @@ impl Registry {
             ))
             .abort_handle(),
             tokio::spawn(watch_fence(shared.clone(), path.clone(), dead_path)).abort_handle(),
+            tokio::spawn(renew_lease(shared.clone(), path.clone(), fence)).abort_handle(),
         ];
         Ok((
             MasterRegistration {
@@ -1068,6 +1089,46 @@ async fn master_heartbeat(
 /// watcher makes the client send REMOVE_WATCHES (ZooKeeper 3.5+), on which a 3.4 server
 /// closes the connection — with our own heartbeat firing the node watch every tick, that
 /// would cut the connection every interval.
+/// Keeps the fence's lease fresh: reads our own node every sixth of the session timeout and
+/// counts an answer showing the node owned by this session as proof of life from the moment
+/// the request left. Without any proof for a whole session timeout the session is treated as
+/// lost (the server has expired it, or will before anyone could tell).
+async fn renew_lease(shared: Arc<Shared>, path: String, fence: Fence) {
+    let client = shared.client.clone();
+    let timeout = client.session_timeout();
+    let session = client.session_id().0;
+    let period = (timeout / 6).max(Duration::from_millis(100));
+    let mut last_proof = tokio::time::Instant::now();
+    loop {
+        let sent = tokio::time::Instant::now();
+        if sent.saturating_duration_since(last_proof) >= timeout {
+            shared.signal_lost(LostReason::Unconfirmed);
+            return;
+        }
+        match tokio::time::timeout(period, client.check_stat(&path)).await {
+            Ok(Ok(Some(stat))) if stat.ephemeral_owner == session => {
+                last_proof = sent;
+                fence.renew(sent);
+            }
+            Ok(Ok(Some(_))) | Ok(Ok(None)) => {
+                shared.signal_lost(LostReason::NodeRemoved);
+                return;
+            }
+            Ok(Err(err)) => {
+                if let Some(reason) = session_ended(&err) {
+                    shared.signal_lost(reason);
+                    return;
+                }
+                tracing::debug!(error = %err, "lease renewal failed; retrying");
+            }
+            Err(_) => tracing::debug!("lease renewal unanswered; retrying"),
+        }
+        // Sleep until the next period, but wake at once if our wait overslept (a freeze):
+        // the check at the loop top then decides.
+        tokio::time::sleep_until(sent + period).await;
+    }
+}
+
 async fn watch_fence(shared: Arc<Shared>, path: String, dead_path: String) {
     type Fired = std::pin::Pin<Box<dyn std::future::Future<Output = zk::WatchedEvent> + Send>>;
     let client = shared.client.clone();

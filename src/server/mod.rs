@@ -73,6 +73,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The registry session was lost while running: the master stopped without writing or
+    /// sending anything more and exits; a supervisor restarts it as a new incarnation.
+    #[error("registry session lost ({0}): this master stopped; peers fail its workflows over")]
+    RegistryLost(registry::LostReason),
 }
 
 /// A running master, for tests and the demo that embed one.
@@ -82,9 +86,16 @@ pub struct Running {
     pub engine_instances: engine::Instances,
     stop: watch::Sender<bool>,
     done: tokio::task::JoinHandle<()>,
+    /// Set when the master stopped because its registry session was lost.
+    lost: std::sync::Arc<std::sync::OnceLock<registry::LostReason>>,
 }
 
 impl Running {
+    /// Why the master stopped by itself, if its registry session was lost.
+    pub fn lost(&self) -> Option<registry::LostReason> {
+        self.lost.get().copied()
+    }
+
     /// Stops the master and waits for its shutdown sequence.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -163,6 +174,8 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
     let addr = format!("{}:{}", settings.advertised_ip, port);
     let mut link = settings.link.clone();
     link.dialect = dialect;
+    // Nothing reaches a worker unless this session's fence holds (see registry::fence).
+    link.fence = Some(registry.fence());
     let (stop_tx, stop_rx) = watch::channel(false);
     let (inbound_tx, inbound_rx) = mpsc::channel(65536);
     let links_stop = tokio_util::sync::CancellationToken::new();
@@ -173,7 +186,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         links_stop.clone(),
     ));
     let connector = Connector::new(link, inbound_tx);
-    let dispatcher = Dispatcher::start(connector.clone(), registry.workers());
+    let dispatcher = Dispatcher::start(connector.clone(), registry.workers(), Some(store.clone()));
     {
         // Upstream re-reads t_ds_worker_group every 10 s; so do we.
         let store = store.clone();
@@ -206,6 +219,9 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
             source,
         })?;
     info!(%addr, dialect = dialect.label(), heartbeat = ?heartbeat, "master registered and serving");
+    // From here on every statement checks the fence, and a workflow's own rows are written
+    // only while its instance names us as host.
+    store.install_fence(registry.fence(), &addr);
 
     let instances = engine::Instances::default();
     let sweeper = crate::failover::Sweeper {
@@ -252,10 +268,14 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
     let stop_for_loss = stop_tx.clone();
     let lost_registry = registry.clone();
     let mut stop_wait = stop_rx.clone();
+    let lost = std::sync::Arc::new(std::sync::OnceLock::new());
+    let lost_in_task = lost.clone();
     let done = tokio::spawn(async move {
         tokio::select! {
             reason = lost_registry.lost() => {
-                error!(?reason, "registry says this master must stop (peers fail its workflows over)");
+                // The fence is already closed: no statement and no frame leaves from here on.
+                error!(%reason, "registry session lost: this master stops at once and writes nothing more (peers fail its workflows over)");
+                let _ = lost_in_task.set(reason);
                 let _ = stop_for_loss.send(true);
             }
             _ = stop_wait.wait_for(|s| *s) => {}
@@ -283,6 +303,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         engine_instances: instances,
         stop: stop_tx,
         done,
+        lost,
     })
 }
 
@@ -294,8 +315,12 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         _ = shutdown => info!("stop signal received"),
         _ = stopped.wait_for(|s| *s) => {}
     }
+    let lost = running.lost.clone();
     running.shutdown().await;
-    Ok(())
+    match lost.get() {
+        Some(reason) => Err(Error::RegistryLost(*reason)),
+        None => Ok(()),
+    }
 }
 
 /// How many heartbeat fields the registered workers write (14 from 2.0.6 on, 13 before),

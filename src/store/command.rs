@@ -82,6 +82,7 @@ impl Store {
         statements: Vec<(String, mysql_async::Params, String)>,
         checked: bool,
     ) -> Result<Option<Vec<Option<u64>>>> {
+        self.fence_hold().await?;
         let mut tx = self
             .pool
             .start_transaction(TxOpts::default())
@@ -101,6 +102,7 @@ impl Store {
                 .ctx(|| format!("rolling back command {command_id}"))?;
             return Ok(None);
         }
+        self.fence_check()?;
         tx.commit()
             .await
             .ctx(|| format!("committing command {command_id}"))?;
@@ -129,6 +131,36 @@ impl Store {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Whether command `id` is still in `t_ds_command` (read back after a commit whose
+    /// outcome the connection did not report).
+    pub async fn command_exists(&self, id: i32) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let n: Option<i64> = conn
+            .exec_first("SELECT COUNT(*) FROM t_ds_command WHERE id = ?", (id,))
+            .await
+            .ctx(|| format!("reading back command {id}"))?;
+        Ok(n.unwrap_or(0) > 0)
+    }
+
+    /// The instance a new-instance command created, found by its name (which carries the
+    /// start time to the millisecond) and host: the read-back of an ambiguous commit.
+    pub async fn find_instance_by_name(
+        &self,
+        name: &str,
+        host: &str,
+    ) -> Result<Option<ProcessInstance>> {
+        let mut conn = self.conn().await?;
+        let row: Option<mysql_async::Row> = conn
+            .exec_first(
+                "SELECT * FROM t_ds_process_instance WHERE name = ? AND host = ? ORDER BY id DESC LIMIT 1",
+                (name, host),
+            )
+            .await
+            .ctx(|| format!("reading back instance {name:?}"))?;
+        row.map(|r| ProcessInstance::from_row(r, self.has_restart_time()))
+            .transpose()
     }
 
     /// Inserts the new process instance and deletes the command in one transaction.

@@ -70,17 +70,21 @@ impl Store {
 
     /// Hands an instance over: `host = 'NULL'` (the literal text upstream writes) and a
     /// RECOVER_TOLERANCE_FAULT_PROCESS command, atomically. Returns false (and writes
-    /// nothing) if the instance no longer names `from_host`, so two masters failing over
-    /// the same host cannot both queue a recovery.
+    /// nothing) if the instance no longer names `from_host` or has finished meanwhile, so
+    /// two masters failing over the same host cannot both queue a recovery.
     pub async fn hand_over_instance(&self, p: &ProcessInstance, from_host: &str) -> Result<bool> {
         let now = self.clock.now();
+        self.fence_hold().await?;
         let mut tx = self
             .pool
             .start_transaction(TxOpts::default())
             .await
             .ctx(|| format!("starting the failover of instance {}", p.id))?;
         tx.exec_drop(
-            "UPDATE t_ds_process_instance SET host = 'NULL' WHERE id = ? AND host = ?",
+            format!(
+                "UPDATE t_ds_process_instance SET host = 'NULL' WHERE id = ? AND host = ? AND state IN ({})",
+                states_sql()
+            ),
             (p.id, from_host),
         )
         .await
@@ -116,6 +120,7 @@ impl Store {
         tx.exec_drop(sql, params)
             .await
             .ctx(|| format!("queueing the recovery of instance {}", p.id))?;
+        self.fence_check()?;
         tx.commit()
             .await
             .ctx(|| format!("committing the failover of instance {}", p.id))?;

@@ -74,8 +74,25 @@ impl Store {
         }
     }
 
+    /// [`Store::update_process_state`] for the instance this master runs: applies only while
+    /// the row still names us as host (a peer that failed us over has changed it), else
+    /// [`super::Error::NotOwner`].
+    pub async fn update_own_process_state(
+        &self,
+        id: i32,
+        state: ExecutionStatus,
+        end_time: Option<NaiveDateTime>,
+    ) -> Result<()> {
+        let update = Update::default()
+            .val("state", state.code())
+            .opt("end_time", end_time);
+        self.exec_owned_update("t_ds_process_instance", id, update)
+            .await
+    }
+
     /// Sets the instance's state, and its end time in the same statement when it finished
-    /// (the Java master needs two UPDATEs for this).
+    /// (the Java master needs two UPDATEs for this). Unconditional: also used on instances
+    /// run elsewhere (a sub-process child being stopped).
     pub async fn update_process_state(
         &self,
         id: i32,
@@ -91,7 +108,8 @@ impl Store {
     /// The instance's var pool after a task succeeded (last success wins, as upstream).
     pub async fn update_process_var_pool(&self, id: i32, var_pool: &str) -> Result<()> {
         let update = Update::default().val("var_pool", var_pool.to_string());
-        self.exec_update("t_ds_process_instance", id, update).await
+        self.exec_owned_update("t_ds_process_instance", id, update)
+            .await
     }
 
     /// Inserts a new task instance; returns its id.
@@ -129,14 +147,25 @@ impl Store {
             .val("delay_time", t.delay_time)
             .opt("var_pool", t.var_pool.clone())
             .val("dry_run", t.dry_run);
-        let (sql, params) = insert.build("t_ds_task_instance");
+        let (sql, params) = match self.owner() {
+            Some(o) => insert.build_if_owned("t_ds_task_instance", t.process_instance_id, &o.addr),
+            None => insert.build("t_ds_task_instance"),
+        };
         let mut conn = self.conn().await?;
+        self.fence_check()?;
         conn.exec_drop(sql, params).await.ctx(|| {
             format!(
                 "inserting task instance {:?} of process instance {}",
                 t.name, t.process_instance_id
             )
         })?;
+        if conn.affected_rows() == 0 {
+            return Err(super::Error::NotOwner {
+                table: "t_ds_process_instance",
+                id: t.process_instance_id,
+                owner: self.owner().map(|o| o.addr.clone()).unwrap_or_default(),
+            });
+        }
         Ok(conn
             .last_insert_id()
             .and_then(|id| i32::try_from(id).ok())
@@ -154,7 +183,8 @@ impl Store {
         let update = Update::default()
             .val("host", host.to_string())
             .val("submit_time", submit_time);
-        self.exec_update("t_ds_task_instance", id, update).await
+        self.exec_owned_update("t_ds_task_instance", id, update)
+            .await
     }
 
     pub async fn update_task_ack(&self, id: i32, w: &AckWrite) -> Result<()> {
@@ -165,7 +195,8 @@ impl Store {
             .opt("host", w.host.clone())
             .opt("execute_path", w.execute_path.clone())
             .opt("log_path", w.log_path.clone());
-        self.exec_update("t_ds_task_instance", id, update).await
+        self.exec_owned_update("t_ds_task_instance", id, update)
+            .await
     }
 
     pub async fn update_task_result(&self, id: i32, w: &ResultWrite) -> Result<()> {
@@ -176,7 +207,8 @@ impl Store {
             .opt("app_link", w.app_link.clone())
             .opt("var_pool", w.var_pool.clone())
             .opt("task_params", w.task_params.clone());
-        self.exec_update("t_ds_task_instance", id, update).await
+        self.exec_owned_update("t_ds_task_instance", id, update)
+            .await
     }
 
     /// Any task column change the engine decides on its own (kill without host, tenant
@@ -192,6 +224,13 @@ impl Store {
             .val("state", state.code())
             .opt("start_time", start_time)
             .opt("end_time", end_time);
+        self.exec_owned_update("t_ds_task_instance", id, update)
+            .await
+    }
+
+    /// A task state set by failover on an instance of another (dead) master: unconditional.
+    pub async fn failover_task_state(&self, id: i32, state: ExecutionStatus) -> Result<()> {
+        let update = Update::default().val("state", state.code());
         self.exec_update("t_ds_task_instance", id, update).await
     }
 
@@ -214,7 +253,8 @@ impl Store {
             .val("end_time", at)
             .val("log_path", log_path.to_string())
             .opt("task_params", task_params);
-        self.exec_update("t_ds_task_instance", id, update).await
+        self.exec_owned_update("t_ds_task_instance", id, update)
+            .await
     }
 
     pub async fn find_task_instance(&self, id: i32) -> Result<Option<TaskInstance>> {
@@ -270,12 +310,53 @@ impl Store {
         rows.into_iter().map(TaskInstance::from_row).collect()
     }
 
+    /// An UPDATE of a row of a workflow this master runs: the process instance itself, or
+    /// one of its task instances. With a fence installed it applies only while the process
+    /// instance names our address as host; a row left unchanged is told apart from a row
+    /// we no longer own by reading the owner back.
+    async fn exec_owned_update(&self, table: &'static str, id: i32, update: Update) -> Result<()> {
+        let Some(owner) = self.owner() else {
+            return self.exec_update(table, id, update).await;
+        };
+        if update.is_empty() {
+            return Ok(());
+        }
+        let addr = owner.addr.clone();
+        let (sql, params) = update.build_if_owned(table, id, &addr);
+        let mut conn = self.conn().await?;
+        self.fence_check()?;
+        conn.exec_drop(sql, params)
+            .await
+            .ctx(|| format!("updating {table} id {id}"))?;
+        if conn.affected_rows() > 0 {
+            return Ok(());
+        }
+        let host_sql = if table == "t_ds_process_instance" {
+            "SELECT host FROM t_ds_process_instance WHERE id = ?"
+        } else {
+            "SELECT p.host FROM t_ds_task_instance t JOIN t_ds_process_instance p ON p.id = t.process_instance_id WHERE t.id = ?"
+        };
+        let host: Option<Option<String>> = conn
+            .exec_first(host_sql, (id,))
+            .await
+            .ctx(|| format!("reading the owner of {table} id {id}"))?;
+        match host.flatten() {
+            Some(h) if h == addr => Ok(()),
+            _ => Err(super::Error::NotOwner {
+                table,
+                id,
+                owner: addr,
+            }),
+        }
+    }
+
     async fn exec_update(&self, table: &'static str, id: i32, update: Update) -> Result<()> {
         if update.is_empty() {
             return Ok(());
         }
         let (sql, params) = update.build(table, id);
         let mut conn = self.conn().await?;
+        self.fence_check()?;
         conn.exec_drop(sql, params)
             .await
             .ctx(|| format!("updating {table} id {id}"))

@@ -97,6 +97,7 @@ impl Store {
         param_with_id: impl Fn(i32) -> Option<String>,
         map: Option<crate::store::ProcessInstanceMap>,
     ) -> Result<Option<ProcessInstance>> {
+        self.fence_hold().await?;
         let mut tx = self
             .pool
             .start_transaction(TxOpts::default())
@@ -146,6 +147,7 @@ impl Store {
                 .ctx(|| format!("rolling back command {command_id}"))?;
             return Ok(None);
         }
+        self.fence_check()?;
         tx.commit()
             .await
             .ctx(|| format!("committing command {command_id}"))?;

@@ -59,6 +59,31 @@ pub enum Error {
     UnsupportedSchema(String),
     #[error("bad datasource URL: {0}")]
     BadUrl(String),
+    /// The registry fence refused the statement: this master may no longer write.
+    #[error("write refused: {0}")]
+    Fenced(crate::registry::Fenced),
+    /// A conditional write found the instance owned by another master (or by nobody).
+    #[error("{table} id {id} is no longer owned by {owner}; write not applied")]
+    NotOwner {
+        table: &'static str,
+        id: i32,
+        owner: String,
+    },
+}
+
+impl Error {
+    /// The write was refused because this master lost (or cannot confirm) its ownership:
+    /// retrying cannot help, the caller must stop acting for the instance.
+    pub fn is_ownership(&self) -> bool {
+        matches!(self, Error::Fenced(_) | Error::NotOwner { .. })
+    }
+}
+
+/// The registry fence and our address, once the master has registered.
+#[derive(Clone)]
+pub(crate) struct Owner {
+    pub(crate) fence: crate::registry::Fence,
+    pub(crate) addr: String,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -84,6 +109,8 @@ pub struct Store {
     clock: Clock,
     /// Whether `t_ds_process_instance.restart_time` exists (2.0.2+); set by `schema_version`.
     restart_time: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Set once by [`Store::install_fence`]; shared by every clone.
+    owner: std::sync::Arc<std::sync::OnceLock<Owner>>,
 }
 
 /// How to reach the database; built by `config` from the cluster's datasource settings.
@@ -169,7 +196,47 @@ impl Store {
             pool,
             clock,
             restart_time: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            owner: std::sync::Arc::default(),
         })
+    }
+
+    /// From now on every statement (through every clone of this store) first checks the
+    /// registry fence, and the writes of a workflow's own rows apply only while its process
+    /// instance names `addr` as host. Installed once, right after the master registered.
+    pub fn install_fence(&self, fence: crate::registry::Fence, addr: &str) {
+        let _ = self.owner.set(Owner {
+            fence,
+            addr: addr.to_string(),
+        });
+    }
+
+    /// True once the fence is lost for good: nothing this store does will write again.
+    pub fn fence_lost(&self) -> bool {
+        self.owner.get().is_some_and(|o| o.fence.is_lost())
+    }
+
+    pub(crate) fn owner(&self) -> Option<&Owner> {
+        self.owner.get()
+    }
+
+    /// Refuses at once unless the fence holds now (the last check before a COMMIT).
+    pub(crate) fn fence_check(&self) -> Result<()> {
+        match self.owner.get() {
+            Some(o) => o.fence.check().map_err(Error::Fenced),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits while the session is merely unconfirmed; refuses once it is lost.
+    pub(crate) async fn fence_hold(&self) -> Result<()> {
+        match self.owner.get() {
+            Some(o) => o
+                .fence
+                .hold(crate::registry::fence::PATIENCE)
+                .await
+                .map_err(Error::Fenced),
+            None => Ok(()),
+        }
     }
 
     pub fn clock(&self) -> &Clock {
@@ -180,7 +247,9 @@ impl Store {
         self.restart_time.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// A pooled connection, once the fence allows statements (see [`Store::install_fence`]).
     pub(crate) async fn conn(&self) -> Result<mysql_async::Conn> {
+        self.fence_hold().await?;
         self.pool
             .get_conn()
             .await

@@ -227,11 +227,14 @@ const FIRED_COLUMNS: &str = "ENTRY_ID, TRIGGER_NAME, TRIGGER_GROUP, INSTANCE_NAM
 pub struct QuartzTx {
     tx: Transaction<'static>,
     t: QuartzTables,
+    /// Checked again right before COMMIT.
+    fence: Option<crate::registry::Fence>,
 }
 
 impl Store {
     /// Starts a Quartz transaction on a pooled connection.
     pub async fn quartz_begin(&self, tables: &QuartzTables) -> Result<QuartzTx> {
+        self.fence_hold().await?;
         let tx = self
             .pool
             .start_transaction(TxOpts::default())
@@ -240,6 +243,7 @@ impl Store {
         Ok(QuartzTx {
             tx,
             t: tables.clone(),
+            fence: self.owner().map(|o| o.fence.clone()),
         })
     }
 
@@ -363,6 +367,9 @@ impl Store {
 
 impl QuartzTx {
     pub async fn commit(self) -> Result<()> {
+        if let Some(f) = &self.fence {
+            f.check().map_err(super::Error::Fenced)?;
+        }
         self.tx
             .commit()
             .await

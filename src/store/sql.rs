@@ -32,6 +32,25 @@ impl Insert {
         );
         (sql, Params::Positional(self.vals))
     }
+
+    /// The same INSERT, applied only while process instance `process_instance_id` names
+    /// `host` (a task row for an instance this master runs).
+    pub(crate) fn build_if_owned(
+        mut self,
+        table: &str,
+        process_instance_id: i32,
+        host: &str,
+    ) -> (String, Params) {
+        let marks = vec!["?"; self.cols.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO {table} ({}) SELECT {marks} FROM DUAL WHERE EXISTS \
+             (SELECT 1 FROM t_ds_process_instance WHERE id = ? AND host = ?)",
+            self.cols.join(", ")
+        );
+        self.vals.push(process_instance_id.into());
+        self.vals.push(host.into());
+        (sql, Params::Positional(self.vals))
+    }
 }
 
 /// SET list of one UPDATE by id; `None` values are left out so no column is ever set to NULL.
@@ -64,5 +83,60 @@ impl Update {
         let sql = format!("UPDATE {table} SET {} WHERE id = ?", sets.join(", "));
         self.vals.push(id.into());
         (sql, Params::Positional(self.vals))
+    }
+
+    /// The same UPDATE, applied only while the process instance (the row itself, or the one
+    /// a task row belongs to) names `host`.
+    pub(crate) fn build_if_owned(mut self, table: &str, id: i32, host: &str) -> (String, Params) {
+        let sets: Vec<String> = self.sets.iter().map(|c| format!("{c} = ?")).collect();
+        let guard = if table == "t_ds_process_instance" {
+            "host = ?".to_string()
+        } else {
+            format!(
+                "EXISTS (SELECT 1 FROM t_ds_process_instance p WHERE p.id = {table}.process_instance_id AND p.host = ?)"
+            )
+        };
+        let sql = format!(
+            "UPDATE {table} SET {} WHERE id = ? AND {guard}",
+            sets.join(", ")
+        );
+        self.vals.push(id.into());
+        self.vals.push(host.into());
+        (sql, Params::Positional(self.vals))
+    }
+}
+
+#[cfg(test)]
+mod owned_tests {
+    use super::*;
+
+    #[test]
+    fn owned_writes_carry_the_host_guard() {
+        let (sql, params) = Update::default().val("state", 7).build_if_owned(
+            "t_ds_process_instance",
+            5,
+            "10.0.0.1:5678",
+        );
+        assert_eq!(
+            sql,
+            "UPDATE t_ds_process_instance SET state = ? WHERE id = ? AND host = ?"
+        );
+        assert!(matches!(params, Params::Positional(ref v) if v.len() == 3));
+        let (sql, _) =
+            Update::default()
+                .val("state", 7)
+                .build_if_owned("t_ds_task_instance", 9, "h:1");
+        assert!(sql.ends_with(
+            "WHERE id = ? AND EXISTS (SELECT 1 FROM t_ds_process_instance p WHERE p.id = t_ds_task_instance.process_instance_id AND p.host = ?)"
+        ));
+        let (sql, params) = Insert::default()
+            .val("name", "a")
+            .val("task_code", 3)
+            .build_if_owned("t_ds_task_instance", 4, "h:1");
+        assert_eq!(
+            sql,
+            "INSERT INTO t_ds_task_instance (name, task_code) SELECT ?, ? FROM DUAL WHERE EXISTS (SELECT 1 FROM t_ds_process_instance WHERE id = ? AND host = ?)"
+        );
+        assert!(matches!(params, Params::Positional(ref v) if v.len() == 4));
     }
 }
