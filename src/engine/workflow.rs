@@ -601,12 +601,38 @@ impl Workflow {
             self.tasks.insert(t.id, t);
         }
         for id in redispatch {
+            self.mark_first_submit(id).await;
             self.dispatch_task(id).await?;
         }
         for id in replace {
             self.next_attempt(id).await?;
         }
         Ok(())
+    }
+
+    /// A row submitted again in place (recovery): upstream's `submitTaskInstanceToDB` gives
+    /// it its earlier submit time as first submit time when it has none yet.
+    async fn mark_first_submit(&mut self, id: i32) {
+        let Some(t) = self.tasks.get(&id) else { return };
+        let (None, Some(submitted), Some(state)) = (t.first_submit_time, t.submit_time, t.state)
+        else {
+            return;
+        };
+        match self
+            .store
+            .resubmit_task_in_place(id, state, Some(submitted))
+            .await
+        {
+            Ok(()) => {
+                if let Some(t) = self.tasks.get_mut(&id) {
+                    t.first_submit_time = Some(submitted);
+                }
+            }
+            Err(e) => {
+                self.note(&e);
+                warn!(task_instance_id = id, error = %e, "could not record the task's first submit time");
+            }
+        }
     }
 
     /// A failed-over instance's task row that names a worker, with a submit time after that
@@ -1207,6 +1233,15 @@ impl Workflow {
         if self.instance.state == Some(ExecutionStatus::READY_STOP) {
             self.kill_all().await;
         }
+        if self.instance.state == Some(ExecutionStatus::READY_PAUSE) {
+            // A failed task waiting for its retry is not retried while paused: 2.0.5 waits
+            // out the interval and then rewrites the row as PAUSE; we do that at once
+            // (deviation: the pause does not take up to a whole retry interval).
+            let waiting: Vec<i32> = self.retrying.iter().copied().collect();
+            for id in waiting {
+                self.on_retry_due(id).await?;
+            }
+        }
         Ok(())
     }
 
@@ -1594,6 +1629,12 @@ impl Workflow {
     /// row becomes history (`flag = 0`) and a new one is inserted with the same definition,
     /// `retry_times + 1` (unchanged for NEED_FAULT_TOLERANCE), no host, times or paths.
     async fn next_attempt(&mut self, id: i32) -> Result<(), String> {
+        if matches!(
+            self.instance.state,
+            Some(ExecutionStatus::READY_PAUSE | ExecutionStatus::READY_STOP)
+        ) {
+            return self.end_attempt_in_place(id).await;
+        }
         let Some(old) = self.tasks.remove(&id) else {
             return Ok(());
         };
@@ -1621,6 +1662,44 @@ impl Workflow {
             ..old
         };
         self.insert_and_dispatch(fresh).await
+    }
+
+    /// Upstream `submitTaskInstanceToDB` for a failed row while the instance is READY_PAUSE
+    /// (or READY_STOP): no new attempt; the failed row itself becomes PAUSE (KILL), keeping
+    /// its retry count, and gets its submit time as first submit time when it had none. The
+    /// task then counts as complete, so the instance can end PAUSE and a later recovery
+    /// resumes this same row with the attempts it had left.
+    async fn end_attempt_in_place(&mut self, id: i32) -> Result<(), String> {
+        let Some(task) = self.tasks.get(&id).cloned() else {
+            return Ok(());
+        };
+        let state = if self.instance.state == Some(ExecutionStatus::READY_STOP) {
+            ExecutionStatus::KILL
+        } else {
+            ExecutionStatus::PAUSE
+        };
+        let first_submit = if task.first_submit_time.is_none() {
+            task.submit_time
+        } else {
+            None
+        };
+        if let Err(e) = self
+            .store
+            .resubmit_task_in_place(id, state, first_submit)
+            .await
+        {
+            self.note(&e);
+            return Err(e.to_string());
+        }
+        info!(task_instance_id = id, state = %state, "failed task waiting for its retry ends in place");
+        if let Some(t) = self.tasks.get_mut(&id) {
+            t.state = Some(state);
+            if t.first_submit_time.is_none() {
+                t.first_submit_time = first_submit;
+            }
+        }
+        self.complete.insert(task.task_code);
+        Ok(())
     }
 
     /// A worker killed the task: it ends KILL unless it already finished otherwise (upstream

@@ -228,6 +228,23 @@ impl Store {
             .await
     }
 
+    /// Upstream `submitTaskInstanceToDB` on a row it keeps (a failed row while the instance
+    /// is READY_PAUSE/READY_STOP, or a row resubmitted after recovery): the row's new state
+    /// and, when the row had none, its first submit time (upstream copies `submit_time`
+    /// into `first_submit_time` at that point). `first_submit_time` None leaves the column.
+    pub async fn resubmit_task_in_place(
+        &self,
+        id: i32,
+        state: ExecutionStatus,
+        first_submit_time: Option<NaiveDateTime>,
+    ) -> Result<()> {
+        let update = Update::default()
+            .val("state", state.code())
+            .opt("first_submit_time", first_submit_time);
+        self.exec_owned_update("t_ds_task_instance", id, update)
+            .await
+    }
+
     /// A task state set by failover on an instance of another (dead) master: unconditional.
     pub async fn failover_task_state(&self, id: i32, state: ExecutionStatus) -> Result<()> {
         let update = Update::default().val("state", state.code());
