@@ -574,6 +574,102 @@ fn retry_then_success() {
     );
 }
 
+/// How long a scenario waits for a state that comes only after a one-minute retry interval
+/// on the Java side (2.0.5 checks retry intervals against whole minutes).
+const RETRY_WAIT: std::time::Duration = std::time::Duration::from_secs(150);
+
+/// Waits until the instance shows `state`, allowing for a retry interval.
+async fn wait_state_long(s: &Side, project: i64, id: i64, state: &str) -> Result<Value, Error> {
+    s.wait_instance(project, id, RETRY_WAIT, state, |v| {
+        v["state"].as_str() == Some(state)
+    })
+    .await
+}
+
+/// Pause while A waits out its one-minute retry interval: no new attempt; A's failed row
+/// becomes PAUSE in place (same retry count, first submit time set) and the instance ends
+/// PAUSE (the Java master after the interval, dsmaster at once: deviation 32). Recover: the
+/// same row runs again, succeeds, B runs, SUCCESS.
+#[test]
+fn pause_during_retry_wait_then_recover() {
+    differential(
+        "pause_during_retry_wait_then_recover",
+        DiffOptions::default(),
+        |s, p| async move {
+            let (project, def) = s.prepare(&p, &fixture("conf-retry-wait")).await?;
+            s.start_instance(project, def.code, &StartOptions::default())
+                .await?;
+            let id = s.wait_for_instance(project, def.code, DEFAULT_WAIT).await?;
+            s.wait_task_state(project, id, "A", "FAILURE").await?;
+            s.execute(project, id, "PAUSE").await?;
+            wait_state_long(s, project, id, "PAUSE").await?;
+            expect_ui(s, project, id, "PAUSE", &[("A", "PAUSE")]).await?;
+            let paused = s.snapshot(id).await?;
+            let states = paused.task_states();
+            let want = vec![("A".to_string(), "PAUSE".to_string(), "YES".to_string(), 0)];
+            ensure(s, states == want, || {
+                format!("rows {states:?}, expected {want:?}")
+            })?;
+            s.execute(project, id, "RECOVER_SUSPENDED_PROCESS").await?;
+            wait_state_long(s, project, id, "SUCCESS").await?;
+            expect_ui(
+                s,
+                project,
+                id,
+                "SUCCESS",
+                &[("A", "SUCCESS"), ("B", "SUCCESS")],
+            )
+            .await?;
+            Ok(vec![("paused", paused), ("end", s.snapshot(id).await?)])
+        },
+    );
+}
+
+/// Stop while A waits out its retry interval: the instance ends STOP without another
+/// attempt. 2.0.5 (`killAllTasks` clears the retry check and posts a STOP event) ends at once
+/// and leaves A's row FAILURE, as dsmaster does; the harness's Java master runs the 2.0.3
+/// server code, which waits out the interval and then rewrites the row KILL in place, so A's
+/// state and first submit time are not compared.
+#[test]
+fn stop_during_retry_wait() {
+    let opts = DiffOptions {
+        ignore_task: vec![
+            (
+                "A",
+                "state",
+                "2.0.3 server jar rewrites the row KILL; 2.0.5 keeps FAILURE",
+            ),
+            (
+                "A",
+                "first_submit_time",
+                "set by 2.0.3's in-place KILL rewrite only",
+            ),
+        ],
+        ..DiffOptions::default()
+    };
+    differential("stop_during_retry_wait", opts, |s, p| async move {
+        let (project, def) = s.prepare(&p, &fixture("conf-retry-wait")).await?;
+        s.start_instance(project, def.code, &StartOptions::default())
+            .await?;
+        let id = s.wait_for_instance(project, def.code, DEFAULT_WAIT).await?;
+        s.wait_task_state(project, id, "A", "FAILURE").await?;
+        s.execute(project, id, "STOP").await?;
+        wait_state_long(s, project, id, "STOP").await?;
+        let snap = s.snapshot(id).await?;
+        let rows = snap.task_states();
+        ensure(s, rows.len() == 1 && rows[0].0 == "A", || {
+            format!("rows {rows:?}, expected A's one row only")
+        })?;
+        if s.kind == MasterKind::Dsmaster {
+            let want = vec![("A".to_string(), "FAILURE".to_string(), "YES".to_string(), 0)];
+            ensure(s, rows == want, || {
+                format!("rows {rows:?}, expected {want:?} (2.0.5)")
+            })?;
+        }
+        Ok(vec![("end", snap)])
+    });
+}
+
 /// A fails (CONTINUE): its successor B never runs, independent C finishes, instance FAILURE.
 #[test]
 fn failure_continue() {
