@@ -28,8 +28,10 @@
 //! definition codes but not the references to them inside task params. The Java master polls
 //! DEPENDENT / SUB_PROCESS on its 5 s state wheel, so its side is slower.
 //!
-//! Not covered: master-side timeouts (task and workflow), retry intervals > 0 (they cost a
-//! full minute per attempt), schedules (see tests/schedule_*.rs), parallel complement, a
+//! Retry intervals > 0 cost the Java side a full minute per attempt, so only two scenarios
+//! wait one out: a pause and a stop while a failed task waits for its retry.
+//!
+//! Not covered: master-side timeouts (task and workflow), schedules (see tests/schedule_*.rs), parallel complement, a
 //! DEPENDENT that waits for a missing instance and is stopped (the Java master leaves that
 //! instance READY_STOP with the task KILL, so there is no reference), SUB_PROCESS tasks with
 //! local params (docs/deviations.md 27).
