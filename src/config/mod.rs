@@ -479,6 +479,10 @@ pub struct DsmasterOptions {
     /// `dsmaster.startup.timeout` (60, seconds): how long to retry the DB and ZooKeeper
     /// at start before giving up.
     pub startup_timeout: Duration,
+    /// `dsmaster.command.poll.interval` (100, milliseconds): how long command intake waits
+    /// before looking at `t_ds_command` again after a look found nothing. Commands this
+    /// process inserts itself are taken at once; work found means the next look is at once.
+    pub command_poll_interval: Duration,
     /// `dsmaster.log.format` (`human`|`json`).
     pub log_format: LogFormat,
 }
@@ -491,6 +495,7 @@ impl Default for DsmasterOptions {
             host: None,
             listen_host: None,
             startup_timeout: Duration::from_secs(60),
+            command_poll_interval: Duration::from_millis(100),
             log_format: LogFormat::Human,
         }
     }
@@ -1109,6 +1114,14 @@ fn load_ours(r: &Reader<'_>) -> Result<DsmasterOptions, Error> {
                 .map(|n| Duration::from_secs(u64::from(n)))
                 .map_err(|_| "expected a whole number of seconds".to_string())
         })?,
+        command_poll_interval: r.parsed(
+            "dsmaster.command.poll.interval",
+            d.command_poll_interval,
+            |s| match s.trim().parse::<u64>() {
+                Ok(n) if (1..=60_000).contains(&n) => Ok(Duration::from_millis(n)),
+                _ => Err("expected milliseconds between 1 and 60000".to_string()),
+            },
+        )?,
         log_format: r.parsed("dsmaster.log.format", d.log_format, |s| {
             match s.to_ascii_lowercase().as_str() {
                 "human" | "text" => Ok(LogFormat::Human),
@@ -1322,6 +1335,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no port"), "{err}");
+        assert_eq!(o.ours.command_poll_interval, Duration::from_millis(100));
+        let o = Options::load_with_env(
+            dir.path(),
+            &env(&[("DSMASTER_COMMAND_POLL_INTERVAL", "250")]),
+        )
+        .expect("loads");
+        assert_eq!(o.ours.command_poll_interval, Duration::from_millis(250));
+        for bad in ["0", "-1", "1s", "60001"] {
+            let err = Options::load_with_env(
+                dir.path(),
+                &env(&[("DSMASTER_COMMAND_POLL_INTERVAL", bad)]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("milliseconds"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub struct Deps {
     pub resources: crate::registry::metrics::ResourceCheck,
     /// The Java processes' zone (`dsmaster.jvm.timezone`), for complement date lists.
     pub jvm_zone: crate::schedule::calendar::JavaZone,
+    /// `dsmaster.command.poll.interval`: intake's wait after a look that found nothing.
+    pub command_poll_interval: Duration,
 }
 
 /// The running engine.
@@ -126,6 +128,7 @@ impl Engine {
                 ..workflow::Features::default()
             },
             resources: deps.resources,
+            poll_interval: deps.command_poll_interval,
         };
         let handle = tokio::spawn(intake.run(stop));
         (Engine { instances }, handle)
@@ -277,6 +280,7 @@ struct Intake {
     skip: HashSet<i32>,
     features: workflow::Features,
     resources: crate::registry::metrics::ResourceCheck,
+    poll_interval: Duration,
 }
 
 impl Intake {
@@ -343,9 +347,18 @@ impl Intake {
                 },
             };
             if idle {
-                let wait = Duration::from_millis(1000 * u64::from(failures.clamp(1, 10)));
+                // Nothing found: look again after the poll interval, or at once when this
+                // process inserts a command itself (sub-process child, complement chaining,
+                // failover hand-over, a schedule fire). After failures, back off by seconds.
+                let wait = if failures > 0 {
+                    Duration::from_millis(1000 * u64::from(failures.min(10)))
+                } else {
+                    self.poll_interval
+                };
+                let signal = self.store.command_signal();
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
+                    _ = signal.notified(), if failures == 0 && !paused => {}
                     _ = self.slot.changed() => {}
                     _ = stop.changed() => {}
                 }

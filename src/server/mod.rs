@@ -36,6 +36,8 @@ pub struct Settings {
     /// Configured heartbeat field count; `None` = follows the dialect.
     pub heartbeat_format: Option<HeartbeatFormat>,
     pub startup_timeout: Duration,
+    /// `dsmaster.command.poll.interval`: command intake's idle wait.
+    pub command_poll_interval: Duration,
     pub link: LinkOptions,
     /// `master.failover.interval`: period of the failover sweep.
     pub failover_interval: Duration,
@@ -252,6 +254,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
                 settings.registry.reserved_memory,
             ),
             jvm_zone: settings.quartz.jvm_zone,
+            command_poll_interval: settings.command_poll_interval,
         },
         instances.clone(),
         inbound_rx,
@@ -451,6 +454,7 @@ impl Settings {
             wire_dialect,
             heartbeat_format,
             startup_timeout: o.ours.startup_timeout,
+            command_poll_interval: o.ours.command_poll_interval,
             link: LinkOptions::default(),
             failover_interval: o.master.failover_interval,
             quartz: crate::schedule::Options::load(&o.conf_dir)?,

@@ -124,6 +124,7 @@ impl Store {
         tx.commit()
             .await
             .ctx(|| format!("committing the failover of instance {}", p.id))?;
+        self.signal_command();
         Ok(true)
     }
 

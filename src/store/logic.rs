@@ -52,6 +52,7 @@ impl Store {
                 c.command_type, c.process_definition_code
             )
         })?;
+        self.signal_command();
         Ok(conn
             .last_insert_id()
             .and_then(|id| i32::try_from(id).ok())

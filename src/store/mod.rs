@@ -111,6 +111,9 @@ pub struct Store {
     restart_time: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Set once by [`Store::install_fence`]; shared by every clone.
     owner: std::sync::Arc<std::sync::OnceLock<Owner>>,
+    /// Signalled after this process inserted a `t_ds_command` row, so command intake takes
+    /// it without waiting for its next poll. Shared by every clone.
+    command_signal: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// How to reach the database; built by `config` from the cluster's datasource settings.
@@ -197,6 +200,7 @@ impl Store {
             clock,
             restart_time: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
             owner: std::sync::Arc::default(),
+            command_signal: std::sync::Arc::default(),
         })
     }
 
@@ -237,6 +241,16 @@ impl Store {
                 .map_err(Error::Fenced),
             None => Ok(()),
         }
+    }
+
+    /// Wakes command intake: a command row this process inserted is waiting.
+    pub(crate) fn signal_command(&self) {
+        self.command_signal.notify_one();
+    }
+
+    /// What command intake waits on between polls (see [`Store::signal_command`]).
+    pub fn command_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.command_signal.clone()
     }
 
     pub fn clock(&self) -> &Clock {

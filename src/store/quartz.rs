@@ -361,6 +361,7 @@ impl Store {
                 c.process_definition_code
             )
         })?;
+        self.signal_command();
         Ok(conn.last_insert_id().unwrap_or(0))
     }
 }
