@@ -148,7 +148,10 @@ async fn drive(cluster: &LocalCluster, options: &Options) -> Result<Report, Stri
                 .arg("run")
                 .arg("--conf-dir")
                 .arg(conf)
-                .env("RUST_LOG", "warn")
+                .env(
+                    "RUST_LOG",
+                    std::env::var("DSMASTER_BENCH_MASTER_LOG").unwrap_or_else(|_| "warn".into()),
+                )
                 .kill_on_drop(true)
                 .spawn()
                 .map_err(|e| format!("starting {}: {e}", options.master_binary.display()))?;
@@ -313,8 +316,10 @@ async fn wait_master_registered(settings: &crate::server::Settings) -> Result<()
             return Err("the master did not register within 60 s".into());
         }
     }
-    // Give it a moment to see the workers' nodes too.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Both masters create their node and then sleep 1 s before they take commands
+    // (upstream's registration order); wait that out and a moment more to see the workers'
+    // nodes, so pickup latency measures the command poll, not the master's start.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     Ok(())
 }
 
