@@ -928,6 +928,8 @@ pub struct TaskRow {
     /// Task name without the import suffix.
     pub name: String,
     pub fields: BTreeMap<&'static str, Value>,
+    /// The raw `start_time` (not compared as a value; [`Snapshot::start_order`] ranks it).
+    pub start: Option<String>,
 }
 
 /// The normalised final rows of one process instance and its task instances.
@@ -1216,6 +1218,7 @@ impl Snapshot {
                 id: r.0,
                 name: base_name(r.1.as_deref().unwrap_or("")),
                 fields: f,
+                start: r.6,
             });
         }
         Ok(Snapshot {
@@ -1250,6 +1253,22 @@ impl Snapshot {
     /// Task names in id order (creation order).
     pub fn task_order(&self) -> Vec<String> {
         self.tasks.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// `name#k` (k-th row of that task, id order) of every row that started, in start-time
+    /// order (ties, which the schema's whole seconds make common, by id).
+    pub fn start_order(&self) -> Vec<String> {
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut started: Vec<(&str, i64, String)> = Vec::new();
+        for t in &self.tasks {
+            let k = seen.entry(t.name.as_str()).or_insert(0);
+            *k += 1;
+            if let Some(at) = &t.start {
+                started.push((at.as_str(), t.id, format!("{}#{k}", t.name)));
+            }
+        }
+        started.sort();
+        started.into_iter().map(|(_, _, n)| n).collect()
     }
 
     /// `(name, state, flag, retry_times)` of every row in id order, for assertions.
@@ -1384,6 +1403,8 @@ pub struct DiffOptions {
     pub ignore: Vec<(&'static str, &'static str)>,
     /// Task columns not compared for one task name only: `(name, column, reason)`.
     pub ignore_task: Vec<(&'static str, &'static str, &'static str)>,
+    /// Also compare the order in which task rows started ([`Snapshot::start_order`]).
+    pub start_order: bool,
 }
 
 /// One difference between two snapshots.
@@ -1406,6 +1427,11 @@ pub enum Mismatch {
     },
     /// Task creation order differs (only with [`DiffOptions::global_order`]).
     Order {
+        left: Vec<String>,
+        right: Vec<String>,
+    },
+    /// Task start order differs (only with [`DiffOptions::start_order`]).
+    StartOrder {
         left: Vec<String>,
         right: Vec<String>,
     },
@@ -1484,6 +1510,12 @@ pub fn diff(left: &Snapshot, right: &Snapshot, opts: &DiffOptions) -> Vec<Mismat
             right: right.task_order(),
         });
     }
+    if opts.start_order && left.start_order() != right.start_order() {
+        out.push(Mismatch::StartOrder {
+            left: left.start_order(),
+            right: right.start_order(),
+        });
+    }
     out
 }
 
@@ -1549,6 +1581,10 @@ pub fn render(left: &Snapshot, right: &Snapshot, mismatches: &[Mismatch]) -> Str
             Mismatch::Order { left: l, right: r } => {
                 let _ = writeln!(out, "task creation order:");
                 side(&mut out, "order", &l.join(","), &r.join(","), true);
+            }
+            Mismatch::StartOrder { left: l, right: r } => {
+                let _ = writeln!(out, "task start order:");
+                side(&mut out, "started", &l.join(","), &r.join(","), true);
             }
         }
     }
@@ -1616,6 +1652,7 @@ mod tests {
                     fields: [("state", Value::String(s.to_string()))]
                         .into_iter()
                         .collect(),
+                    start: Some(format!("2026-01-01 00:00:0{i}")),
                 })
                 .collect(),
         }
@@ -1644,5 +1681,33 @@ mod tests {
         assert!(text.contains("task A row 2"), "{text}");
         assert!(text.contains("(no row)"), "{text}");
         assert!(text.contains("≠ state"), "{text}");
+    }
+
+    #[test]
+    fn start_order_ranks_rows_by_start_time() {
+        let mut l = snap(
+            "java",
+            &[("A", "SUCCESS"), ("B", "SUCCESS"), ("A", "SUCCESS")],
+        );
+        let r = l.clone();
+        assert_eq!(l.start_order(), vec!["A#1", "B#1", "A#2"]);
+        // B started last on the left; a tie in whole seconds falls back to the id order.
+        l.tasks[1].start = Some("2026-01-01 00:00:09".into());
+        l.tasks[2].start = Some("2026-01-01 00:00:00".into());
+        assert_eq!(l.start_order(), vec!["A#1", "A#2", "B#1"]);
+        assert!(diff(&l, &r, &DiffOptions::default()).is_empty());
+        let by_start = DiffOptions {
+            start_order: true,
+            ..DiffOptions::default()
+        };
+        let m = diff(&l, &r, &by_start);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(render(&l, &r, &m).contains("task start order"));
+        l.tasks[0].start = None;
+        assert_eq!(
+            l.start_order(),
+            vec!["A#2", "B#1"],
+            "rows that never started are left out"
+        );
     }
 }
