@@ -16,6 +16,7 @@ pub mod dependent;
 pub mod expr;
 pub mod logic;
 pub mod subprocess;
+pub mod timeexpr;
 mod workflow;
 
 pub use workflow::Event;
