@@ -1287,6 +1287,42 @@ fn time_params_complement() {
     );
 }
 
+/// Started with a start-up parameter overriding `late`, which makes K fail; then "start from
+/// failure" from the UI. The API copies the start-up params into that command too, but the
+/// master applies them only to a rerun: it re-cures the globals from the definition
+/// (master-lifecycle §3.3 step 1), `late` is the definition's text again and K succeeds.
+#[test]
+fn time_params_recover_recures() {
+    differential(
+        "time_params_recover_recures",
+        DiffOptions::default(),
+        |s, p| async move {
+            let opts = StartOptions {
+                start_params: Some(r#"{"late":"from-start"}"#.into()),
+                ..StartOptions::default()
+            };
+            let (project, id, _) = run_to_end(s, &p, "conf-time-params", &opts).await?;
+            expect_ui(s, project, id, "FAILURE", &[("K", "FAILURE")]).await?;
+            let failed = s.snapshot(id).await?;
+            let late = global_value(&failed, "late");
+            ensure(s, late.as_deref() == Some("from-start"), || {
+                format!("first run: late = {late:?}")
+            })?;
+            s.execute(project, id, "START_FAILURE_TASK_PROCESS").await?;
+            s.wait_instance(project, id, DEFAULT_WAIT, "recovered run SUCCESS", |v| {
+                v["runTimes"].as_i64() == Some(2) && v["state"].as_str() == Some("SUCCESS")
+            })
+            .await?;
+            let recovered = s.snapshot(id).await?;
+            let late = global_value(&recovered, "late");
+            ensure(s, late.as_deref() == Some("x_$[yyyyMMdd]"), || {
+                format!("recovered: late = {late:?}")
+            })?;
+            Ok(vec![("failed", failed), ("recovered", recovered)])
+        },
+    );
+}
+
 /// A parent and a child with `$[...]` globals (`conf-sub-time`): the child's row joins the
 /// parent's cured values (the parent's `x` wins) over its own, cured when it starts.
 #[test]
