@@ -1021,38 +1021,8 @@ fn switch_default_branch() {
 #[test]
 fn sub_process() {
     differential("sub_process", DiffOptions::default(), |s, p| async move {
-        let (project, _, id, _) = run_created(
-            s,
-            &p,
-            "conf-sub-process",
-            "conf-sub-parent",
-            &StartOptions::default(),
-        )
-        .await?;
-        expect_ui(
-            s,
-            project,
-            id,
-            "SUCCESS",
-            &[("S", "SUCCESS"), ("T", "SUCCESS")],
-        )
-        .await?;
-        let relations = s.sub_relations(id).await?;
-        let [(task, child)] = relations.as_slice() else {
-            return Err(Error::Fixture(format!(
-                "[{}] relation rows {relations:?}",
-                s.kind
-            )));
-        };
-        ensure(s, task == "S", || format!("relation of task {task}"))?;
-        expect_ui(
-            s,
-            project,
-            *child,
-            "SUCCESS",
-            &[("CA", "SUCCESS"), ("CB", "SUCCESS")],
-        )
-        .await?;
+        let (id, child, relations) =
+            run_sub_process(s, &p, "conf-sub-process", "conf-sub-parent").await?;
         let mut parent = s.snapshot(id).await?;
         // The relation rows, normalised: parent task name and which instance is the child.
         parent.instance.insert(
@@ -1063,7 +1033,7 @@ fn sub_process() {
                     .map(|(t, c)| {
                         Value::String(format!(
                             "{t} -> {}",
-                            if c == child { "child" } else { "other" }
+                            if *c == child { "child" } else { "other" }
                         ))
                     })
                     .collect(),
@@ -1071,9 +1041,48 @@ fn sub_process() {
         );
         Ok(vec![
             ("parent", parent),
-            ("child", s.snapshot(*child).await?),
+            ("child", s.snapshot(child).await?),
         ])
     });
+}
+
+/// Runs workflow `parent` of `fixture_name` (S: SUB_PROCESS → T; the child CA → CB) to
+/// SUCCESS and checks its single relation row; returns the parent and child instance ids and
+/// the relation rows.
+async fn run_sub_process(
+    s: &Side,
+    p: &str,
+    fixture_name: &str,
+    parent: &str,
+) -> Result<(i64, i64, Vec<(String, i64)>), Error> {
+    let (project, _, id, _) =
+        run_created(s, p, fixture_name, parent, &StartOptions::default()).await?;
+    expect_ui(
+        s,
+        project,
+        id,
+        "SUCCESS",
+        &[("S", "SUCCESS"), ("T", "SUCCESS")],
+    )
+    .await?;
+    let relations = s.sub_relations(id).await?;
+    let [(task, child)] = relations.as_slice() else {
+        return Err(Error::Fixture(format!(
+            "[{}] relation rows {relations:?}",
+            s.kind
+        )));
+    };
+    ensure(s, task == "S", || format!("relation of task {task}"))?;
+    let child = *child;
+    expect_ui(
+        s,
+        project,
+        child,
+        "SUCCESS",
+        &[("CA", "SUCCESS"), ("CB", "SUCCESS")],
+    )
+    .await?;
+    Ok((id, child, relations))
 }
 
 /// COMPLEMENT_DATA over 2024-01-01 … 2024-01-03, serial, started from the run dialog: one
@@ -1249,9 +1258,11 @@ fn time_params_manual_start() {
             expect_ui(s, project, id, "SUCCESS", &[("K", "SUCCESS")]).await?;
             let snap = s.snapshot(id).await?;
             let d = global_value(&snap, "d").unwrap_or_default();
-            ensure(s, d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()), || {
-                format!("d = {d:?} in {}", snap.to_json())
-            })?;
+            ensure(
+                s,
+                d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()),
+                || format!("d = {d:?} in {}", snap.to_json()),
+            )?;
             Ok(vec![("end", snap)])
         },
     );
@@ -1331,39 +1342,10 @@ fn time_params_sub_process() {
         "time_params_sub_process",
         DiffOptions::default(),
         |s, p| async move {
-            let (project, _, id, _) = run_created(
-                s,
-                &p,
-                "conf-sub-time",
-                "conf-subt-parent",
-                &StartOptions::default(),
-            )
-            .await?;
-            expect_ui(
-                s,
-                project,
-                id,
-                "SUCCESS",
-                &[("S", "SUCCESS"), ("T", "SUCCESS")],
-            )
-            .await?;
-            let relations = s.sub_relations(id).await?;
-            let [(_, child)] = relations.as_slice() else {
-                return Err(Error::Fixture(format!(
-                    "[{}] relation rows {relations:?}",
-                    s.kind
-                )));
-            };
-            expect_ui(
-                s,
-                project,
-                *child,
-                "SUCCESS",
-                &[("CA", "SUCCESS"), ("CB", "SUCCESS")],
-            )
-            .await?;
+            let (id, child, _) =
+                run_sub_process(s, &p, "conf-sub-time", "conf-subt-parent").await?;
             let parent = s.snapshot(id).await?;
-            let child = s.snapshot(*child).await?;
+            let child = s.snapshot(child).await?;
             let (px, cx) = (global_value(&parent, "x"), global_value(&child, "x"));
             ensure(s, px.is_some() && px == cx, || {
                 format!("parent x {px:?}, child x {cx:?}")

@@ -894,15 +894,8 @@ async fn schema_detection(db: &MariaDb) {
         .unwrap()
         .unwrap();
     let built =
-        construct::new_process_instance(
-            &cmd,
-            &def,
-            "h:1",
-            t("2024-01-01 00:00:00"),
-            "x",
-            utc(),
-        )
-        .unwrap();
+        construct::new_process_instance(&cmd, &def, "h:1", t("2024-01-01 00:00:00"), "x", utc())
+            .unwrap();
     let HandleOutcome::Started(p) = store.start_instance(cmd.id, built).await.unwrap() else {
         panic!("starts without restart_time");
     };

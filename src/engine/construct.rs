@@ -4,10 +4,10 @@
 //! No I/O here, so every rule is unit-tested.
 
 use crate::model::{CommandType, ExecutionStatus, Flag, TaskDependType};
+use crate::schedule::calendar::JavaZone;
 use crate::store::{CommandRow, ProcessDefinition, ProcessInstance, TaskDefinition, TaskInstance};
 use chrono::{Duration, NaiveDateTime};
 use serde_json::{Map, Value};
-use crate::schedule::calendar::JavaZone;
 use std::collections::{HashMap, HashSet};
 
 /// Why a command cannot become an instance; the text goes to `t_ds_error_command.message`.
@@ -644,7 +644,10 @@ mod tests {
         .unwrap();
         assert_eq!(moved["d"], "20200102");
         let unreadable = cure(
-            &[("system.datetime", "soon"), ("d", "$[yyyyMMdd]_${system.biz.date}")],
+            &[
+                ("system.datetime", "soon"),
+                ("d", "$[yyyyMMdd]_${system.biz.date}"),
+            ],
             &[],
             CommandType::START_PROCESS,
             Some("2024-03-01 00:00:00"),
@@ -680,7 +683,13 @@ mod tests {
     #[test]
     fn curing_errors_reject_the_command() {
         let err = |pairs: &[(&str, &str)]| {
-            cure(pairs, &[], CommandType::START_PROCESS, Some("2024-03-01 00:00:00")).unwrap_err()
+            cure(
+                pairs,
+                &[],
+                CommandType::START_PROCESS,
+                Some("2024-03-01 00:00:00"),
+            )
+            .unwrap_err()
         };
         // a -> b -> a: the name met twice is b.
         assert_eq!(

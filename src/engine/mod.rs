@@ -415,30 +415,29 @@ impl Intake {
         let now_utc = chrono::Utc::now();
         let now = clock.to_db(now_utc);
         let suffix = construct::name_suffix(clock.wall(now_utc));
-        let instance =
-            match construct::new_process_instance(
-                &cmd,
-                &definition,
-                &self.host,
-                now,
-                &suffix,
-                self.features.jvm_zone,
-            ) {
-                Ok(mut i) => {
-                    if let Some(link) = subprocess::sub_link(cmd.command_param.as_deref()) {
-                        return self.start_child(&cmd, i, definition, link).await;
-                    }
-                    i.is_sub_process = Some(crate::model::Flag::NO);
-                    i
+        let instance = match construct::new_process_instance(
+            &cmd,
+            &definition,
+            &self.host,
+            now,
+            &suffix,
+            self.features.jvm_zone,
+        ) {
+            Ok(mut i) => {
+                if let Some(link) = subprocess::sub_link(cmd.command_param.as_deref()) {
+                    return self.start_child(&cmd, i, definition, link).await;
                 }
-                Err(e) => {
-                    warn!(command_id = cmd.id, error = %e, "command cannot start");
-                    self.store
-                        .move_to_error_command(&cmd, &e.to_string())
-                        .await?;
-                    return Ok(true);
-                }
-            };
+                i.is_sub_process = Some(crate::model::Flag::NO);
+                i
+            }
+            Err(e) => {
+                warn!(command_id = cmd.id, error = %e, "command cannot start");
+                self.store
+                    .move_to_error_command(&cmd, &e.to_string())
+                    .await?;
+                return Ok(true);
+            }
+        };
         let name = instance.name.clone().unwrap_or_default();
         let outcome = match self.store.start_instance(cmd.id, instance).await {
             Ok(o) => o,

@@ -73,9 +73,7 @@ pub fn replace(text: &str, base: NaiveDateTime, zone: JavaZone) -> Result<String
     while let Some(found) = text[from..].find("$[") {
         let start = from + found;
         let body = start + 2;
-        let len = text[body..]
-            .find(['$', ']'])
-            .unwrap_or(text.len() - body);
+        let len = text[body..].find(['$', ']']).unwrap_or(text.len() - body);
         if len == 0 || !text[body + len..].starts_with(']') {
             // No match here; the scan goes on one character later.
             from = start + 1;
@@ -509,16 +507,28 @@ mod tests {
         assert_eq!(leap("month_end(yyyyMMdd,0)").unwrap(), "20240331");
         assert_eq!(leap("month_begin(yyyyMMdd,-1)").unwrap(), "20240229");
         // Not exactly two arguments.
-        assert!(matches!(ev("add_months(yyyyMMdd)"), Err(Error::NotValid(_))));
-        assert!(matches!(ev("add_months(yyyyMMdd,)"), Err(Error::NotValid(_))));
-        assert!(matches!(ev("add_months(yyyy,MM,1)"), Err(Error::NotValid(_))));
+        assert!(matches!(
+            ev("add_months(yyyyMMdd)"),
+            Err(Error::NotValid(_))
+        ));
+        assert!(matches!(
+            ev("add_months(yyyyMMdd,)"),
+            Err(Error::NotValid(_))
+        ));
+        assert!(matches!(
+            ev("add_months(yyyy,MM,1)"),
+            Err(Error::NotValid(_))
+        ));
         assert!(matches!(ev("add_months"), Err(Error::NotValid(_))));
         // Brackets are not checked: the name, one character and the last are cut.
         assert_eq!(ev("add_months yyyyMMdd,1 ").unwrap(), "20170201");
         // An empty pattern prints nothing.
         assert_eq!(ev("add_months(,1)").unwrap(), "");
         // 3.x forms are no functions in 2.0.5: patterns with unknown letters.
-        assert!(matches!(ev("this_day(yyyyMMdd)"), Err(Error::Pattern { .. })));
+        assert!(matches!(
+            ev("this_day(yyyyMMdd)"),
+            Err(Error::Pattern { .. })
+        ));
     }
 
     #[test]
@@ -541,7 +551,10 @@ mod tests {
             "1483113600"
         );
         assert_eq!(ev("timestamp(yyyyMMddHHmmss)").unwrap(), "1483203661");
-        assert!(matches!(ev("timestamp(yyyyMMdd)"), Err(Error::Timestamp(_))));
+        assert!(matches!(
+            ev("timestamp(yyyyMMdd)"),
+            Err(Error::Timestamp(_))
+        ));
         assert!(matches!(ev("timestamp()"), Err(Error::Timestamp(_))));
         assert!(matches!(ev("timestamp"), Err(Error::NotValid(_))));
         let before_epoch = evaluate("timestamp(yyyyMMddHHmmss)", t("1969-12-31 23:59:59"), utc());
@@ -584,8 +597,14 @@ mod tests {
         // `-1` is 1440 real minutes too: 02:30 EST the day before.
         assert_eq!(evaluate("ddHHmm-1", base, ny).unwrap(), "090230");
         // The week functions step calendar days: the Monday keeps 03:30.
-        assert_eq!(evaluate("week_begin(ddHHmm,0)", base, ny).unwrap(), "040330");
-        assert_eq!(evaluate("week_begin(ddHHmm,7)", base, ny).unwrap(), "110330");
+        assert_eq!(
+            evaluate("week_begin(ddHHmm,0)", base, ny).unwrap(),
+            "040330"
+        );
+        assert_eq!(
+            evaluate("week_begin(ddHHmm,7)", base, ny).unwrap(),
+            "110330"
+        );
         // Epoch seconds of 03:30 EDT (07:30 UTC).
         assert_eq!(
             evaluate("timestamp(yyyyMMddHHmmss)", base, ny).unwrap(),

@@ -181,7 +181,7 @@ fn print(item: &Item, t: NaiveDateTime, out: &mut String) -> Result<(), Error> {
                     width: *width,
                 });
             }
-            out.extend(std::iter::repeat_n(' ', width - n));
+            out.push_str(&" ".repeat(width - n));
             out.push_str(&s);
         }
         Item::Optional(items) => {
@@ -359,12 +359,21 @@ mod tests {
     fn numeric_fields() {
         let d = t("2017-01-01 01:02:03.045");
         assert_eq!(format("yyyyMMddHHmmss", d).unwrap(), "20170101010203");
-        assert_eq!(format("yyyy-MM-dd HH:mm:ss.SSS", d).unwrap(), "2017-01-01 01:02:03.045");
+        assert_eq!(
+            format("yyyy-MM-dd HH:mm:ss.SSS", d).unwrap(),
+            "2017-01-01 01:02:03.045"
+        );
         assert_eq!(format("y/M/d H:m:s", d).unwrap(), "2017/1/1 1:2:3");
         assert_eq!(format("yy uuuu yyyyy", d).unwrap(), "17 2017 02017");
         assert_eq!(format("D DD DDD", d).unwrap(), "1 01 001");
-        assert_eq!(format("hh KK kk a", t("2017-01-01 00:30:00")).unwrap(), "12 00 24 AM");
-        assert_eq!(format("h K k a", t("2017-01-01 13:30:00")).unwrap(), "1 1 13 PM");
+        assert_eq!(
+            format("hh KK kk a", t("2017-01-01 00:30:00")).unwrap(),
+            "12 00 24 AM"
+        );
+        assert_eq!(
+            format("h K k a", t("2017-01-01 13:30:00")).unwrap(),
+            "1 1 13 PM"
+        );
         assert_eq!(format("S SS SSSSSS", d).unwrap(), "0 04 045000");
         assert_eq!(format("A", d).unwrap(), "3723045");
     }
@@ -374,7 +383,10 @@ mod tests {
         let d = t("2024-03-05 00:00:00"); // a Tuesday
         assert_eq!(format("MMM MMMM MMMMM", d).unwrap(), "Mar March M");
         assert_eq!(format("E EEE EEEE EEEEE", d).unwrap(), "Tue Tue Tuesday T");
-        assert_eq!(format("G GGGG Q QQ QQQ QQQQ", d).unwrap(), "AD Anno Domini 1 01 Q1 1st quarter");
+        assert_eq!(
+            format("G GGGG Q QQ QQQ QQQQ", d).unwrap(),
+            "AD Anno Domini 1 01 Q1 1st quarter"
+        );
         assert_eq!(format("e ee c ccc", d).unwrap(), "3 03 3 Tue");
     }
 
@@ -424,6 +436,9 @@ mod tests {
         assert_eq!(format("yyyy]", d), Err(Error::UnbalancedOptional));
         assert_eq!(format("yyyy z", d), Err(Error::NoZone('z')));
         assert_eq!(format("p-", d), Err(Error::BadPad));
-        assert!(matches!(format("pH", t("2020-12-01 12:00:00")), Err(Error::TooWide { .. })));
+        assert!(matches!(
+            format("pH", t("2020-12-01 12:00:00")),
+            Err(Error::TooWide { .. })
+        ));
     }
 }
