@@ -23,7 +23,8 @@
 //! relation row: success, failing child, recovery of the failed parent, stop and
 //! pause/recover while the child runs), DEPENDENT on a workflow that succeeded, failed, or
 //! still runs, and serial COMPLEMENT_DATA over three dates started from the run dialog (all
-//! succeed; one fails and ends the chain). Workflows with logic tasks are created through the
+//! succeed; one fails and ends the chain). Global params with `$[...]` time expressions, cured
+//! by the master, in a manual start, a complement and a sub-process. Workflows with logic tasks are created through the
 //! DAG editor's endpoints (`Side::create`), not imported: 2.0.5's import renews task and
 //! definition codes but not the references to them inside task params. The Java master polls
 //! DEPENDENT / SUB_PROCESS on its 5 s state wheel, so its side is slower.
@@ -1118,38 +1119,8 @@ fn switch_default_branch() {
 #[test]
 fn sub_process() {
     differential("sub_process", DiffOptions::default(), |s, p| async move {
-        let (project, _, id, _) = run_created(
-            s,
-            &p,
-            "conf-sub-process",
-            "conf-sub-parent",
-            &StartOptions::default(),
-        )
-        .await?;
-        expect_ui(
-            s,
-            project,
-            id,
-            "SUCCESS",
-            &[("S", "SUCCESS"), ("T", "SUCCESS")],
-        )
-        .await?;
-        let relations = s.sub_relations(id).await?;
-        let [(task, child)] = relations.as_slice() else {
-            return Err(Error::Fixture(format!(
-                "[{}] relation rows {relations:?}",
-                s.kind
-            )));
-        };
-        ensure(s, task == "S", || format!("relation of task {task}"))?;
-        expect_ui(
-            s,
-            project,
-            *child,
-            "SUCCESS",
-            &[("CA", "SUCCESS"), ("CB", "SUCCESS")],
-        )
-        .await?;
+        let (id, child, relations) =
+            run_sub_process(s, &p, "conf-sub-process", "conf-sub-parent").await?;
         let mut parent = s.snapshot(id).await?;
         // The relation rows, normalised: parent task name and which instance is the child.
         parent.instance.insert(
@@ -1160,7 +1131,7 @@ fn sub_process() {
                     .map(|(t, c)| {
                         Value::String(format!(
                             "{t} -> {}",
-                            if c == child { "child" } else { "other" }
+                            if *c == child { "child" } else { "other" }
                         ))
                     })
                     .collect(),
@@ -1168,9 +1139,48 @@ fn sub_process() {
         );
         Ok(vec![
             ("parent", parent),
-            ("child", s.snapshot(*child).await?),
+            ("child", s.snapshot(child).await?),
         ])
     });
+}
+
+/// Runs workflow `parent` of `fixture_name` (S: SUB_PROCESS → T; the child CA → CB) to
+/// SUCCESS and checks its single relation row; returns the parent and child instance ids and
+/// the relation rows.
+async fn run_sub_process(
+    s: &Side,
+    p: &str,
+    fixture_name: &str,
+    parent: &str,
+) -> Result<(i64, i64, Vec<(String, i64)>), Error> {
+    let (project, _, id, _) =
+        run_created(s, p, fixture_name, parent, &StartOptions::default()).await?;
+    expect_ui(
+        s,
+        project,
+        id,
+        "SUCCESS",
+        &[("S", "SUCCESS"), ("T", "SUCCESS")],
+    )
+    .await?;
+    let relations = s.sub_relations(id).await?;
+    let [(task, child)] = relations.as_slice() else {
+        return Err(Error::Fixture(format!(
+            "[{}] relation rows {relations:?}",
+            s.kind
+        )));
+    };
+    ensure(s, task == "S", || format!("relation of task {task}"))?;
+    let child = *child;
+    expect_ui(
+        s,
+        project,
+        child,
+        "SUCCESS",
+        &[("CA", "SUCCESS"), ("CB", "SUCCESS")],
+    )
+    .await?;
+    Ok((id, child, relations))
 }
 
 /// COMPLEMENT_DATA over 2024-01-01 … 2024-01-03, serial, started from the run dialog: one
@@ -1317,6 +1327,130 @@ async fn complement_run(
         run.push((*label, snap));
     }
     Ok(run)
+}
+
+/// The cured value of global `name` in a snapshot's `global_params`.
+fn global_value(snap: &Snapshot, name: &str) -> Option<String> {
+    snap.instance
+        .get("global_params")?
+        .as_array()?
+        .iter()
+        .find(|p| p["prop"] == name)
+        .and_then(|p| p["value"].as_str())
+        .map(str::to_string)
+}
+
+/// Global params with `$[...]` time expressions (`conf-time-params`: day offsets, add_months,
+/// week and month begin/end, timestamp, mixed with `${...}`, a single digit and a value that
+/// does not start with `$`), started by hand: the master cures them from the start time into
+/// `global_params`. Day-level expressions only, so both sides agree unless the two runs
+/// straddle midnight.
+#[test]
+fn time_params_manual_start() {
+    differential(
+        "time_params_manual_start",
+        DiffOptions::default(),
+        |s, p| async move {
+            let (project, id, _) =
+                run_to_end(s, &p, "conf-time-params", &StartOptions::default()).await?;
+            expect_ui(s, project, id, "SUCCESS", &[("K", "SUCCESS")]).await?;
+            let snap = s.snapshot(id).await?;
+            let d = global_value(&snap, "d").unwrap_or_default();
+            ensure(
+                s,
+                d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()),
+                || format!("d = {d:?} in {}", snap.to_json()),
+            )?;
+            Ok(vec![("end", snap)])
+        },
+    );
+}
+
+/// The same workflow as a serial complement over 2024-01-01 … 2024-01-03: each instance's
+/// globals are cured for its own date (`d` of 2024-01-02 is 20240101).
+#[test]
+fn time_params_complement() {
+    differential(
+        "time_params_complement",
+        DiffOptions::default(),
+        |s, p| async move {
+            let run = complement_run(
+                s,
+                &p,
+                "conf-time-params",
+                &[
+                    ("2024-01-01", "SUCCESS"),
+                    ("2024-01-02", "SUCCESS"),
+                    ("2024-01-03", "SUCCESS"),
+                ],
+            )
+            .await?;
+            for ((label, snap), want) in run.iter().zip(["20231231", "20240101", "20240102"]) {
+                let d = global_value(snap, "d");
+                ensure(s, d.as_deref() == Some(want), || {
+                    format!("{label}: d = {d:?}, want {want}")
+                })?;
+            }
+            Ok(run)
+        },
+    );
+}
+
+/// Started with a start-up parameter overriding `late`, which makes K fail; then "start from
+/// failure" from the UI. The API copies the start-up params into that command too, but the
+/// master applies them only to a rerun: it re-cures the globals from the definition
+/// (master-lifecycle §3.3 step 1), `late` is the definition's text again and K succeeds.
+#[test]
+fn time_params_recover_recures() {
+    differential(
+        "time_params_recover_recures",
+        DiffOptions::default(),
+        |s, p| async move {
+            let opts = StartOptions {
+                start_params: Some(r#"{"late":"from-start"}"#.into()),
+                ..StartOptions::default()
+            };
+            let (project, id, _) = run_to_end(s, &p, "conf-time-params", &opts).await?;
+            expect_ui(s, project, id, "FAILURE", &[("K", "FAILURE")]).await?;
+            let failed = s.snapshot(id).await?;
+            let late = global_value(&failed, "late");
+            ensure(s, late.as_deref() == Some("from-start"), || {
+                format!("first run: late = {late:?}")
+            })?;
+            s.execute(project, id, "START_FAILURE_TASK_PROCESS").await?;
+            s.wait_instance(project, id, DEFAULT_WAIT, "recovered run SUCCESS", |v| {
+                v["runTimes"].as_i64() == Some(2) && v["state"].as_str() == Some("SUCCESS")
+            })
+            .await?;
+            let recovered = s.snapshot(id).await?;
+            let late = global_value(&recovered, "late");
+            ensure(s, late.as_deref() == Some("x_$[yyyyMMdd]"), || {
+                format!("recovered: late = {late:?}")
+            })?;
+            Ok(vec![("failed", failed), ("recovered", recovered)])
+        },
+    );
+}
+
+/// A parent and a child with `$[...]` globals (`conf-sub-time`): the child's row joins the
+/// parent's cured values (the parent's `x` wins) over its own, cured when it starts.
+#[test]
+fn time_params_sub_process() {
+    differential(
+        "time_params_sub_process",
+        DiffOptions::default(),
+        |s, p| async move {
+            let (id, child, _) =
+                run_sub_process(s, &p, "conf-sub-time", "conf-subt-parent").await?;
+            let parent = s.snapshot(id).await?;
+            let child = s.snapshot(child).await?;
+            let (px, cx) = (global_value(&parent, "x"), global_value(&child, "x"));
+            ensure(s, px.is_some() && px == cx, || {
+                format!("parent x {px:?}, child x {cx:?}")
+            })?;
+            Ok(vec![("parent", parent), ("child", child)])
+        },
+    );
 }
 
 /// Workflow WA → WB runs to SUCCESS first; then D (DEPENDENT: that workflow, ALL and task WB,

@@ -26,6 +26,10 @@ fn t(s: &str) -> NaiveDateTime {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").expect("test timestamp")
 }
 
+fn utc() -> dsmaster::schedule::calendar::JavaZone {
+    dsmaster::schedule::calendar::JavaZone::resolve("UTC")
+}
+
 async fn store_for(db: &MariaDb, name: &str) -> Store {
     Store::connect(&ConnectOptions {
         url: db.ds_url(name),
@@ -176,7 +180,7 @@ async fn commands_and_instances(
         .unwrap()
         .unwrap();
     let now = t("2024-02-02 10:00:05");
-    let built = construct::new_process_instance(&cmd, &def, "10.0.0.9:5678", now, "x")
+    let built = construct::new_process_instance(&cmd, &def, "10.0.0.9:5678", now, "x", utc())
         .expect("instance builds");
     let HandleOutcome::Started(started) = store
         .start_instance(cmd.id, built.clone())
@@ -890,7 +894,8 @@ async fn schema_detection(db: &MariaDb) {
         .unwrap()
         .unwrap();
     let built =
-        construct::new_process_instance(&cmd, &def, "h:1", t("2024-01-01 00:00:00"), "x").unwrap();
+        construct::new_process_instance(&cmd, &def, "h:1", t("2024-01-01 00:00:00"), "x", utc())
+            .unwrap();
     let HandleOutcome::Started(p) = store.start_instance(cmd.id, built).await.unwrap() else {
         panic!("starts without restart_time");
     };

@@ -4,10 +4,11 @@
 //! No I/O here, so every rule is unit-tested.
 
 use crate::model::{CommandType, ExecutionStatus, Flag, TaskDependType};
+use crate::schedule::calendar::JavaZone;
 use crate::store::{CommandRow, ProcessDefinition, ProcessInstance, TaskDefinition, TaskInstance};
 use chrono::{Duration, NaiveDateTime};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Why a command cannot become an instance; the text goes to `t_ds_error_command.message`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -20,6 +21,16 @@ pub enum ConstructError {
     BadGlobalParams(String),
     #[error("global parameter {0} has no value")]
     NullGlobalParam(String),
+    #[error("global parameter {0} is defined twice")]
+    DuplicateGlobalParam(String),
+    #[error("circular placeholder reference '{0}' in global parameters")]
+    CircularPlaceholder(String),
+    #[error("global parameter {name}: {source}")]
+    TimeExpression {
+        name: String,
+        #[source]
+        source: super::timeexpr::Error,
+    },
 }
 
 /// `command_param` as upstream reads it: a map whose values may be strings or numbers.
@@ -64,24 +75,10 @@ pub fn start_codes(params: &HashMap<String, String>) -> Vec<i64> {
         .unwrap_or_default()
 }
 
-/// Upstream `generateNewProcessInstance` plus the common steps of `constructProcessInstance`
-/// for commands that create a new instance (START_PROCESS, START_CURRENT_TASK_PROCESS,
-/// SCHEDULER).
-pub fn new_process_instance(
-    cmd: &CommandRow,
-    def: &ProcessDefinition,
-    host: &str,
-    now: NaiveDateTime,
-    now_millis_text: &str,
-) -> Result<ProcessInstance, ConstructError> {
-    let params = parse_command_param(cmd.command_param.as_deref())?;
-    if let Some(t @ (TaskDependType::TASK_ONLY | TaskDependType::TASK_PRE)) = cmd.task_depend_type {
-        if start_codes(&params).is_empty() {
-            return Err(ConstructError::MissingStartNodes(t));
-        }
-    }
-    // Start-up parameters, then a sub-process's `fatherParams` over them (upstream
-    // `setGlobalParamIfCommanded`; null values override nothing).
+/// Upstream `setGlobalParamIfCommanded`: the start-up parameters of a command
+/// (`StartParams`), then a sub-process's `fatherParams` over them; null values override
+/// nothing. Both are JSON objects embedded as strings in `command_param`.
+pub fn start_overrides(params: &HashMap<String, String>) -> HashMap<String, String> {
     let embedded = |key: &str| {
         params
             .get(key)
@@ -94,14 +91,35 @@ pub fn new_process_instance(
                 other => Some((k, other.to_string())),
             })
     };
-    let mut start_params: HashMap<String, String> = embedded("StartParams").collect();
-    start_params.extend(embedded("fatherParams"));
+    let mut overrides: HashMap<String, String> = embedded("StartParams").collect();
+    overrides.extend(embedded("fatherParams"));
+    overrides
+}
+
+/// Upstream `generateNewProcessInstance` plus the common steps of `constructProcessInstance`
+/// for commands that create a new instance (START_PROCESS, START_CURRENT_TASK_PROCESS,
+/// SCHEDULER).
+pub fn new_process_instance(
+    cmd: &CommandRow,
+    def: &ProcessDefinition,
+    host: &str,
+    now: NaiveDateTime,
+    now_millis_text: &str,
+    zone: JavaZone,
+) -> Result<ProcessInstance, ConstructError> {
+    let params = parse_command_param(cmd.command_param.as_deref())?;
+    if let Some(t @ (TaskDependType::TASK_ONLY | TaskDependType::TASK_PRE)) = cmd.task_depend_type {
+        if start_codes(&params).is_empty() {
+            return Err(ConstructError::MissingStartNodes(t));
+        }
+    }
     let global_params = cure_global_params(
         def.global_params.as_deref(),
-        &start_params,
+        &start_overrides(&params),
         cmd.command_type,
         cmd.schedule_time,
         now,
+        zone,
     )?;
     let worker_group = cmd
         .worker_group
@@ -143,16 +161,25 @@ pub fn new_process_instance(
     })
 }
 
-/// Upstream `curingGlobalParams`, for the placeholders the master resolves itself: values
-/// that start with `$` and name a built-in (`${system.biz.date}`, `${system.biz.curdate}`,
-/// `${system.datetime}`) or another global. `$[...]` time expressions are left for the worker,
-/// which resolves them again from `scheduleTime` (documented as a gap in README).
+/// Upstream `ParameterUtils.curingGlobalParams` (2.0.5): the instance's `global_params`
+/// from the definition's list, as the Java master writes them (master-lifecycle §3.7).
+///
+/// `overrides` replace the values of names the definition has (start-up and father params).
+/// Every value that starts with `$` is resolved against the built-ins
+/// (`system.biz.date`, `system.biz.curdate`, `system.datetime`) and the (overridden) globals: first `${name}` (Spring-style, recursive,
+/// unknown names left as they are, a cycle is an error), then the `$[...]` time expressions
+/// ([`super::timeexpr`]) relative to `system.datetime` (the schedule time, or `now` when a
+/// complement has none; a `system.datetime` global that does not read as `yyyyMMddHHmmss`
+/// leaves them unresolved, as upstream). Other values stay verbatim (`a_${x}` is the
+/// worker's to resolve). `zone` is the JVM zone the Java processes run in. Errors are what
+/// upstream throws out of `handleCommand`: the command goes to the error table.
 pub fn cure_global_params(
     raw: Option<&str>,
     overrides: &HashMap<String, String>,
     cmd_type: CommandType,
     schedule_time: Option<NaiveDateTime>,
     now: NaiveDateTime,
+    zone: JavaZone,
 ) -> Result<Option<String>, ConstructError> {
     let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(None);
@@ -162,39 +189,47 @@ pub fn cure_global_params(
     if list.is_empty() {
         return Ok(None);
     }
-    let mut values: HashMap<String, String> = HashMap::new();
-    for p in &list {
-        let name = p
-            .get("prop")
+    let prop = |p: &Map<String, Value>| {
+        p.get("prop")
             .and_then(Value::as_str)
             .unwrap_or_default()
-            .to_string();
-        match p.get("value") {
-            Some(Value::String(s)) => {
-                values.insert(name, s.clone());
-            }
+            .to_string()
+    };
+    // `ProcessDefinition.getGlobalParamMap`: a stream `toMap`, which rejects nulls and
+    // duplicate names.
+    let mut values: HashMap<String, String> = HashMap::new();
+    for p in &list {
+        let name = prop(p);
+        let value = match p.get("value") {
+            Some(Value::String(s)) => s.clone(),
             Some(Value::Null) | None => return Err(ConstructError::NullGlobalParam(name)),
-            Some(other) => {
-                values.insert(name, other.to_string());
-            }
+            Some(other) => other.to_string(),
+        };
+        if values.insert(name.clone(), value).is_some() {
+            return Err(ConstructError::DuplicateGlobalParam(name));
         }
     }
     for (k, v) in overrides {
-        if values.contains_key(k) {
-            values.insert(k.clone(), v.clone());
+        if let Some(slot) = values.get_mut(k) {
+            slot.clone_from(v);
         }
     }
     let mut all = business_time(cmd_type, schedule_time, now);
     all.extend(values.clone());
+    let time_base = match all.get("system.datetime") {
+        Some(text) => super::timeexpr::read_parameter_time(text),
+        None => Some(now),
+    };
     for p in &mut list {
-        let name = p
-            .get("prop")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let name = prop(p);
         let Some(v) = values.get(&name) else { continue };
         let cured = if v.starts_with('$') {
-            replace_placeholders(v, &all)
+            let text = resolve_placeholders(v, &all)?;
+            match time_base {
+                Some(base) => super::timeexpr::replace(&text, base, zone)
+                    .map_err(|source| ConstructError::TimeExpression { name, source })?,
+                None => text,
+            }
         } else {
             v.clone()
         };
@@ -231,34 +266,59 @@ fn business_time(
     m
 }
 
-/// `${name}` replacement from `values`, unknown names left as they are.
-fn replace_placeholders(text: &str, values: &HashMap<String, String>) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        match after.find('}') {
-            Some(end) => {
-                let name = &after[..end];
-                match values.get(name) {
-                    Some(v) if !v.contains("${") => out.push_str(v),
-                    _ => {
-                        out.push_str("${");
-                        out.push_str(name);
-                        out.push('}');
-                    }
-                }
-                rest = &after[end + 1..];
+/// `${name}` replacement as upstream's Spring-derived `PropertyPlaceholderHelper` does it
+/// (`dolphinscheduler-common/.../utils/placeholder/PropertyPlaceholderHelper.java`, 2.0.5):
+/// names and values are resolved recursively, unknown names stay as they are, a name met again
+/// while it is being resolved is an error, and `{` inside a placeholder nests.
+fn resolve_placeholders(
+    text: &str,
+    values: &HashMap<String, String>,
+) -> Result<String, ConstructError> {
+    resolve_nested(text, values, &mut HashSet::new())
+}
+
+fn resolve_nested(
+    text: &str,
+    values: &HashMap<String, String>,
+    visiting: &mut HashSet<String>,
+) -> Result<String, ConstructError> {
+    let find_from = |s: &str, from: usize| s.get(from..)?.find("${").map(|i| i + from);
+    let mut result = text.to_string();
+    let mut start = find_from(&result, 0);
+    while let Some(at) = start {
+        let Some(end) = placeholder_end(&result, at) else {
+            break;
+        };
+        let original = result[at + 2..end].to_string();
+        if !visiting.insert(original.clone()) {
+            return Err(ConstructError::CircularPlaceholder(original));
+        }
+        let name = resolve_nested(&original, values, visiting)?;
+        start = match values.get(&name) {
+            Some(v) => {
+                let v = resolve_nested(v, values, visiting)?;
+                result.replace_range(at..=end, &v);
+                find_from(&result, at + v.len())
             }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
-            }
+            None => find_from(&result, end + 1),
+        };
+        visiting.remove(&original);
+    }
+    Ok(result)
+}
+
+/// The `}` closing the placeholder opened at `start`, counting nested `{`.
+fn placeholder_end(text: &str, start: usize) -> Option<usize> {
+    let mut nested = 0usize;
+    for (i, b) in text.bytes().enumerate().skip(start + 2) {
+        match b {
+            b'}' if nested == 0 => return Some(i),
+            b'}' => nested -= 1,
+            b'{' => nested += 1,
+            _ => {}
         }
     }
-    out.push_str(rest);
-    out
+    None
 }
 
 /// The task instance's `task_params`: the definition's object with `conditionResult`,
@@ -438,6 +498,7 @@ mod tests {
             CommandType::START_PROCESS,
             Some(t("2024-03-01 00:00:00")),
             t("2025-01-01 00:00:00"),
+            utc(),
         )
         .unwrap()
         .unwrap();
@@ -451,7 +512,8 @@ mod tests {
                 &HashMap::new(),
                 CommandType::START_PROCESS,
                 None,
-                t("2025-01-01 00:00:00")
+                t("2025-01-01 00:00:00"),
+                utc()
             ),
             Ok(None)
         );
@@ -461,10 +523,203 @@ mod tests {
                 &HashMap::new(),
                 CommandType::START_PROCESS,
                 None,
-                t("2025-01-01 00:00:00")
+                t("2025-01-01 00:00:00"),
+                utc()
             ),
             Err(ConstructError::BadGlobalParams(_))
         ));
+    }
+
+    fn utc() -> JavaZone {
+        JavaZone::resolve("UTC")
+    }
+
+    fn globals(pairs: &[(&str, &str)]) -> String {
+        let list: Vec<Value> = pairs
+            .iter()
+            .map(|(k, v)| serde_json::json!({"prop": k, "direct": "IN", "type": "VARCHAR", "value": v}))
+            .collect();
+        Value::Array(list).to_string()
+    }
+
+    /// name -> cured value
+    fn cure(
+        pairs: &[(&str, &str)],
+        over: &[(&str, &str)],
+        cmd: CommandType,
+        schedule: Option<&str>,
+    ) -> Result<HashMap<String, String>, ConstructError> {
+        let over = over
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let raw = globals(pairs);
+        let cured = cure_global_params(
+            Some(&raw),
+            &over,
+            cmd,
+            schedule.map(t),
+            t("2026-12-05 08:09:10"),
+            utc(),
+        )?
+        .unwrap();
+        let list: Vec<Map<String, Value>> = serde_json::from_str(&cured).unwrap();
+        Ok(list
+            .into_iter()
+            .map(|p| {
+                (
+                    p["prop"].as_str().unwrap().to_string(),
+                    p["value"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect())
+    }
+
+    #[test]
+    fn time_expressions_are_cured_from_the_schedule_time_or_now() {
+        let defs = [
+            ("d", "$[yyyyMMdd-1]"),
+            ("m", "$[add_months(yyyyMM,-1)]"),
+            ("w", "$[week_begin(yyyy-MM-dd,0)]"),
+            ("h", "$[yyyyMMddHH+1/24]"),
+            ("one", "$[1]"),
+            ("mixed", "${system.biz.date}_$[MMdd]"),
+            ("via", "${d}x"),
+            ("late", "x_$[yyyyMMdd]"),
+        ];
+        let on_schedule = cure(
+            &defs,
+            &[],
+            CommandType::SCHEDULER,
+            Some("2024-03-01 00:00:00"),
+        )
+        .unwrap();
+        assert_eq!(on_schedule["d"], "20240229");
+        assert_eq!(on_schedule["m"], "202402");
+        assert_eq!(on_schedule["w"], "2024-02-26");
+        assert_eq!(on_schedule["h"], "2024030101");
+        assert_eq!(on_schedule["one"], "$[1]");
+        assert_eq!(on_schedule["mixed"], "20240229_0301");
+        // `${d}` takes d's raw text, whose time expression is then cured in place.
+        assert_eq!(on_schedule["via"], "20240229x");
+        // Values that do not start with `$` are the worker's.
+        assert_eq!(on_schedule["late"], "x_$[yyyyMMdd]");
+        // No schedule time: now.
+        let manual = cure(&defs, &[], CommandType::START_PROCESS, None).unwrap();
+        assert_eq!(manual["d"], "20261204");
+        assert_eq!(manual["h"], "2026120509");
+        // A complement without a date has no built-ins, and still cures against now.
+        let bare = cure(&defs, &[], CommandType::COMPLEMENT_DATA, None).unwrap();
+        assert_eq!(bare["d"], "20261204");
+        assert_eq!(bare["mixed"], "${system.biz.date}_1205");
+        let dated = cure(
+            &defs,
+            &[],
+            CommandType::COMPLEMENT_DATA,
+            Some("2024-01-02 00:00:00"),
+        )
+        .unwrap();
+        assert_eq!(dated["d"], "20240101");
+        // Start-up params replace the definition's text before curing.
+        let started = cure(
+            &defs,
+            &[("d", "$[yyyy]"), ("nope", "x")],
+            CommandType::START_PROCESS,
+            Some("2024-03-01 00:00:00"),
+        )
+        .unwrap();
+        assert_eq!(started["d"], "2024");
+        assert_eq!(started["via"], "2024x");
+        assert!(!started.contains_key("nope"));
+    }
+
+    #[test]
+    fn a_system_datetime_global_moves_or_disables_the_time_base() {
+        let moved = cure(
+            &[("system.datetime", "20200102030405"), ("d", "$[yyyyMMdd]")],
+            &[],
+            CommandType::START_PROCESS,
+            Some("2024-03-01 00:00:00"),
+        )
+        .unwrap();
+        assert_eq!(moved["d"], "20200102");
+        let unreadable = cure(
+            &[
+                ("system.datetime", "soon"),
+                ("d", "$[yyyyMMdd]_${system.biz.date}"),
+            ],
+            &[],
+            CommandType::START_PROCESS,
+            Some("2024-03-01 00:00:00"),
+        )
+        .unwrap();
+        assert_eq!(unreadable["d"], "$[yyyyMMdd]_20240229");
+    }
+
+    #[test]
+    fn placeholders_resolve_recursively() {
+        let got = cure(
+            &[
+                ("a", "${b}-${c}"),
+                ("b", "${c}"),
+                ("c", "$[yyyy]"),
+                ("u", "${unknown}/${c}"),
+                ("n", "${${k}}"),
+                ("k", "c"),
+                ("open", "${c"),
+            ],
+            &[],
+            CommandType::START_PROCESS,
+            Some("2024-03-01 00:00:00"),
+        )
+        .unwrap();
+        assert_eq!(got["a"], "2024-2024");
+        assert_eq!(got["b"], "2024");
+        assert_eq!(got["u"], "${unknown}/2024");
+        assert_eq!(got["n"], "2024");
+        assert_eq!(got["open"], "${c");
+    }
+
+    #[test]
+    fn curing_errors_reject_the_command() {
+        let err = |pairs: &[(&str, &str)]| {
+            cure(
+                pairs,
+                &[],
+                CommandType::START_PROCESS,
+                Some("2024-03-01 00:00:00"),
+            )
+            .unwrap_err()
+        };
+        // a -> b -> a: the name met twice is b.
+        assert_eq!(
+            err(&[("a", "${b}"), ("b", "${a}")]),
+            ConstructError::CircularPlaceholder("b".into())
+        );
+        assert_eq!(
+            err(&[("a", "${a}")]),
+            ConstructError::CircularPlaceholder("a".into())
+        );
+        assert!(matches!(
+            err(&[("a", "$[add_months(yyyyMMdd)]")]),
+            ConstructError::TimeExpression { ref name, .. } if name == "a"
+        ));
+        assert!(matches!(
+            err(&[("a", "$[this_day(yyyyMMdd)]")]),
+            ConstructError::TimeExpression { .. }
+        ));
+        assert_eq!(
+            err(&[("a", "x"), ("a", "y")]),
+            ConstructError::DuplicateGlobalParam("a".into())
+        );
+        // A value that does not start with `$` is not evaluated, however broken.
+        assert!(cure(
+            &[("a", "x$[add_months(yyyyMMdd)]")],
+            &[],
+            CommandType::START_PROCESS,
+            None
+        )
+        .is_ok());
     }
 
     #[test]

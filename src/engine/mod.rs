@@ -16,6 +16,7 @@ pub mod dependent;
 pub mod expr;
 pub mod logic;
 pub mod subprocess;
+pub mod timeexpr;
 mod workflow;
 
 pub use workflow::Event;
@@ -427,23 +428,29 @@ impl Intake {
         let now_utc = chrono::Utc::now();
         let now = clock.to_db(now_utc);
         let suffix = construct::name_suffix(clock.wall(now_utc));
-        let instance =
-            match construct::new_process_instance(&cmd, &definition, &self.host, now, &suffix) {
-                Ok(mut i) => {
-                    if let Some(link) = subprocess::sub_link(cmd.command_param.as_deref()) {
-                        return self.start_child(&cmd, i, definition, link).await;
-                    }
-                    i.is_sub_process = Some(crate::model::Flag::NO);
-                    i
+        let instance = match construct::new_process_instance(
+            &cmd,
+            &definition,
+            &self.host,
+            now,
+            &suffix,
+            self.features.jvm_zone,
+        ) {
+            Ok(mut i) => {
+                if let Some(link) = subprocess::sub_link(cmd.command_param.as_deref()) {
+                    return self.start_child(&cmd, i, definition, link).await;
                 }
-                Err(e) => {
-                    warn!(command_id = cmd.id, error = %e, "command cannot start");
-                    self.store
-                        .move_to_error_command(&cmd, &e.to_string())
-                        .await?;
-                    return Ok(true);
-                }
-            };
+                i.is_sub_process = Some(crate::model::Flag::NO);
+                i
+            }
+            Err(e) => {
+                warn!(command_id = cmd.id, error = %e, "command cannot start");
+                self.store
+                    .move_to_error_command(&cmd, &e.to_string())
+                    .await?;
+                return Ok(true);
+            }
+        };
         let name = instance.name.clone().unwrap_or_default();
         let outcome = match self.store.start_instance(cmd.id, instance).await {
             Ok(o) => o,
@@ -524,12 +531,52 @@ impl Intake {
                 return Ok(true);
             }
         };
+        let now = self.store.clock().now();
+        // master-lifecycle §3.3 step 1: a command with parameters re-cures the instance's
+        // globals from the definition, as COMPLEMENT_DATA for a complement instance; only a
+        // rerun applies the command's start-up and father params. Before the merge below,
+        // with the instance's schedule time before the command's replaces it.
+        if cmd
+            .command_param
+            .as_deref()
+            .is_some_and(|t| !t.trim().is_empty())
+        {
+            let complement = complement::is_complement(p.history_cmd.as_deref());
+            let cmd_type = if complement {
+                CommandType::COMPLEMENT_DATA
+            } else {
+                cmd.command_type
+            };
+            let overrides = if cmd_type == CommandType::REPEAT_RUNNING {
+                construct::start_overrides(&params)
+            } else {
+                HashMap::new()
+            };
+            match construct::cure_global_params(
+                definition.global_params.as_deref(),
+                &overrides,
+                cmd_type,
+                p.schedule_time,
+                now,
+                self.features.jvm_zone,
+            ) {
+                // A NULL result is not written (upstream's update skips nulls).
+                Ok(Some(cured)) => p.global_params = Some(cured),
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(command_id = cmd.id, process_instance_id = p.id, error = %e, "global parameters cannot be cured");
+                    self.store
+                        .move_to_error_command(&cmd, &e.to_string())
+                        .await?;
+                    return Ok(true);
+                }
+            }
+        }
         if let Ok(stored) = construct::parse_command_param(p.command_param.as_deref()) {
             for (k, v) in stored {
                 params.entry(k).or_insert(v);
             }
         }
-        let now = self.store.clock().now();
         let mut resets = Vec::new();
         let valid = self.store.find_valid_task_instances(p.id).await?;
         // Upstream re-serialises its `Map<String, String>` in insertion order: the command's

@@ -1823,6 +1823,7 @@ impl Workflow {
             crate::model::CommandType::COMPLEMENT_DATA,
             Some(first),
             self.store.clock().now(),
+            self.features.jvm_zone,
         )
         .map_err(|e| e.to_string())?;
         self.instance.schedule_time = Some(first);
