@@ -158,11 +158,17 @@ pub async fn hand_over(
 }
 
 /// Upstream `checkTaskInstanceNeedFailover`, inverted: the task's worker is registered and
-/// its heartbeat startup time is before `since_ms` (when the task was submitted or started).
+/// started no later than `since_ms` (when the task was submitted or started).
+///
+/// `since_ms` comes from a DATETIME column, whole seconds with the fraction cut off, while
+/// the startup time has milliseconds: a task sent in the very second its worker started would
+/// look older than the worker and run a second time (2.0.5 compares the same way and does
+/// that). Only registered workers get tasks, so a task of that second is on this worker:
+/// whole seconds are compared.
 pub fn task_alive(workers: &HashMap<String, i64>, worker: &str, since_ms: i64) -> bool {
     workers
         .get(worker)
-        .map(|startup| since_ms > *startup)
+        .map(|startup| since_ms >= startup.div_euclid(1000) * 1000)
         .unwrap_or(false)
 }
 
@@ -186,9 +192,10 @@ mod tests {
 
     #[test]
     fn a_task_is_kept_only_on_a_worker_that_started_before_it() {
-        let workers: HashMap<String, i64> = [("10.0.0.1:1234".to_string(), 1_000)].into();
-        assert!(task_alive(&workers, "10.0.0.1:1234", 1_001));
-        assert!(!task_alive(&workers, "10.0.0.1:1234", 1_000));
+        let workers: HashMap<String, i64> = [("10.0.0.1:1234".to_string(), 1_456)].into();
+        assert!(task_alive(&workers, "10.0.0.1:1234", 2_000));
+        // Submitted in the second the worker started (the column keeps whole seconds).
+        assert!(task_alive(&workers, "10.0.0.1:1234", 1_000));
         assert!(!task_alive(&workers, "10.0.0.1:1234", 999));
         assert!(!task_alive(&workers, "10.0.0.2:1234", 5_000));
     }
