@@ -6,11 +6,16 @@
 //! Order is upstream's effective `TaskPriority` order: process instance priority, process
 //! instance id, task instance id. A task whose group has no usable worker waits until the
 //! registry view changes (or a back-off deadline passes), never in a fixed polling loop.
+//!
+//! The service loop only orders and picks; each send (dial, the dispatch row, the frame) runs
+//! as a task of its own, so a worker that is slow to answer a dial, or a slow database write,
+//! delays only the tasks bound for it, never dispatch to other workers. A failed send comes
+//! back to the queue after a back-off of its own.
 
 use crate::protocol::{Command, Connector, Link, TaskExecuteRequestCommand, TaskExecutionContext};
 use crate::registry::WorkerMap;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -43,6 +48,16 @@ pub struct DispatchItem {
 enum Msg {
     Submit(Box<DispatchItem>),
     Cancel(i32),
+    /// A send attempt ended: sent, or dropped for good.
+    Done(i32),
+    /// A send attempt failed; the task is queued again (after its back-off).
+    Retry(Queued),
+}
+
+/// A queued task and how many send attempts failed so far (its back-off).
+struct Queued {
+    item: Box<DispatchItem>,
+    failures: u32,
 }
 
 /// Cheap handle to the dispatcher service.
@@ -141,10 +156,13 @@ impl Dispatcher {
             db_groups: db_groups.clone(),
             keeper: keeper.clone(),
             rx,
+            me: tx.downgrade(),
             workers,
             connector: connector.clone(),
             queue: BinaryHeap::new(),
             items: HashMap::new(),
+            in_flight: HashSet::new(),
+            cancelled: HashSet::new(),
             cursor: HashMap::new(),
             store,
         };
@@ -199,10 +217,16 @@ struct Service {
     db_groups: DbGroups,
     keeper: Keeper,
     rx: mpsc::UnboundedReceiver<Msg>,
+    /// For send attempts to report back (weak: the service ends with the last handle).
+    me: mpsc::WeakUnboundedSender<Msg>,
     workers: watch::Receiver<WorkerMap>,
     connector: Connector,
     queue: BinaryHeap<Key>,
-    items: HashMap<i32, Box<DispatchItem>>,
+    items: HashMap<i32, Queued>,
+    /// Tasks with a send attempt running.
+    in_flight: HashSet<i32>,
+    /// In-flight tasks cancelled meanwhile: not queued again if their attempt fails.
+    cancelled: HashSet<i32>,
     /// Round-robin position per worker group.
     cursor: HashMap<String, usize>,
     store: Option<crate::store::Store>,
@@ -250,61 +274,124 @@ impl Service {
 
     fn accept(&mut self, msg: Msg) {
         match msg {
-            Msg::Submit(item) => {
-                let key = Reverse((
-                    item.process_instance_priority,
-                    item.process_instance_id,
-                    item.task_instance_id,
-                ));
-                if self.items.insert(item.task_instance_id, item).is_none() {
-                    self.queue.push(key);
-                }
-            }
+            Msg::Submit(item) => self.enqueue(Queued { item, failures: 0 }),
             Msg::Cancel(id) => {
                 self.items.remove(&id);
+                if self.in_flight.contains(&id) {
+                    self.cancelled.insert(id);
+                }
+            }
+            Msg::Done(id) => {
+                self.in_flight.remove(&id);
+                self.cancelled.remove(&id);
+            }
+            Msg::Retry(queued) => {
+                let id = queued.item.task_instance_id;
+                self.in_flight.remove(&id);
+                if !self.cancelled.remove(&id) {
+                    self.enqueue(queued);
+                }
             }
         }
     }
 
-    /// Sends every queued task that has a usable worker; returns true if some had none.
+    fn enqueue(&mut self, queued: Queued) {
+        let item = &queued.item;
+        let key = Reverse((
+            item.process_instance_priority,
+            item.process_instance_id,
+            item.task_instance_id,
+        ));
+        let id = item.task_instance_id;
+        if self.in_flight.contains(&id) {
+            return;
+        }
+        if self.items.insert(id, queued).is_none() {
+            self.queue.push(key);
+        }
+    }
+
+    /// Starts a send for every queued task that has a usable worker, in queue order;
+    /// returns true if some had none.
     async fn drain(&mut self) -> bool {
         let mut waiting = Vec::new();
         while let Some(key) = self.queue.pop() {
             let id = key.0 .2;
-            let Some(item) = self.items.remove(&id) else {
+            let Some(queued) = self.items.remove(&id) else {
                 continue;
             };
-            match self.send(&item).await {
-                Ok(d) => (item.notify)(d),
-                Err(NotSent::Drop(reason)) => {
-                    tracing::warn!(task_instance_id = id, %reason, "task not dispatched: its instance is not ours any more");
-                }
-                Err(NotSent::Wait(reason)) => {
-                    tracing::debug!(task_instance_id = id, group = %item.worker_group, %reason, "task waits for a worker");
-                    self.items.insert(id, item);
-                    waiting.push(key);
-                }
+            let candidates = {
+                let db = self.db_groups.read().map(|g| g.clone()).unwrap_or_default();
+                usable_workers(&self.workers.borrow(), &db, &queued.item.worker_group)
+            };
+            if candidates.is_empty() {
+                tracing::debug!(task_instance_id = id, group = %queued.item.worker_group, "task waits for a usable worker");
+                self.items.insert(id, queued);
+                waiting.push(key);
+                continue;
             }
+            let start = self
+                .cursor
+                .entry(queued.item.worker_group.clone())
+                .or_insert(0);
+            let first = *start % candidates.len();
+            *start = start.wrapping_add(1);
+            self.in_flight.insert(id);
+            let attempt = Attempt {
+                keeper: self.keeper.clone(),
+                connector: self.connector.clone(),
+                store: self.store.clone(),
+                me: self.me.clone(),
+            };
+            tokio::spawn(attempt.run(queued, candidates, first));
         }
         let stalled = !waiting.is_empty();
         self.queue.extend(waiting);
         stalled
     }
+}
 
-    async fn send(&mut self, item: &DispatchItem) -> Result<Dispatched, NotSent> {
-        let candidates = {
-            let db = self.db_groups.read().map(|g| g.clone()).unwrap_or_default();
-            usable_workers(&self.workers.borrow(), &db, &item.worker_group)
+/// One send of one task, off the service loop.
+struct Attempt {
+    keeper: Keeper,
+    connector: Connector,
+    store: Option<crate::store::Store>,
+    me: mpsc::WeakUnboundedSender<Msg>,
+}
+
+impl Attempt {
+    async fn run(self, mut queued: Queued, candidates: Vec<String>, first: usize) {
+        let id = queued.item.task_instance_id;
+        let report = match self.send(&queued.item, &candidates, first).await {
+            Ok(d) => {
+                (queued.item.notify)(d);
+                Msg::Done(id)
+            }
+            Err(NotSent::Drop(reason)) => {
+                tracing::warn!(task_instance_id = id, %reason, "task not dispatched: its instance is not ours any more");
+                Msg::Done(id)
+            }
+            Err(NotSent::Wait(reason)) => {
+                queued.failures = queued.failures.saturating_add(1);
+                let pause = Duration::from_millis(100)
+                    .saturating_mul(1 << queued.failures.min(6))
+                    .min(Duration::from_secs(5));
+                tracing::debug!(task_instance_id = id, %reason, retry_in = ?pause, "task waits for a worker");
+                tokio::time::sleep(pause).await;
+                Msg::Retry(queued)
+            }
         };
-        if candidates.is_empty() {
-            return Err(NotSent::Wait(format!(
-                "no usable worker in group {:?}",
-                item.worker_group
-            )));
+        if let Some(tx) = self.me.upgrade() {
+            let _ = tx.send(report);
         }
-        let start = self.cursor.entry(item.worker_group.clone()).or_insert(0);
-        let first = *start % candidates.len();
-        *start = start.wrapping_add(1);
+    }
+
+    async fn send(
+        &self,
+        item: &DispatchItem,
+        candidates: &[String],
+        first: usize,
+    ) -> Result<Dispatched, NotSent> {
         // Built once, in the cluster's dialect (2.0.6+ contexts carry endTime), escaped in one
         // pass; every attempt below sends the same bytes.
         let dialect = self.connector.options().dialect;
@@ -399,6 +486,90 @@ mod tests {
         let mut h = Heartbeat::decode("0.1,0.2,0.5,8.0,4.0,0.3,1,2,0,42,100,100,0").ok()?;
         h.server_status = status;
         Some(h)
+    }
+
+    /// A listener whose accept queue is full and never drained: the kernel drops further
+    /// SYNs, so a dial to it hangs until the connector's timeout (a worker that is alive in
+    /// the registry but does not answer).
+    fn black_hole() -> (socket2::Socket, Vec<std::net::TcpStream>, String) {
+        use socket2::{Domain, Socket, Type};
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        s.bind(&any.into()).expect("bind");
+        s.listen(0).expect("listen");
+        let addr = s.local_addr().expect("local").as_socket().expect("inet");
+        let mut fill = Vec::new();
+        for _ in 0..4 {
+            if let Ok(c) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                fill.push(c);
+            }
+        }
+        (s, fill, addr.to_string())
+    }
+
+    fn item(id: i32, group: &str, done: mpsc::UnboundedSender<(i32, String)>) -> DispatchItem {
+        DispatchItem {
+            process_instance_priority: 0,
+            process_instance_id: id,
+            task_instance_id: id,
+            worker_group: group.to_string(),
+            context: TaskExecutionContext::default(),
+            notify: Arc::new(move |d: Dispatched| {
+                let _ = done.send((d.task_instance_id, d.host));
+            }),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_worker_that_does_not_answer_delays_only_its_own_tasks() {
+        let (_hole, _fill, silent) = black_hole();
+        let live = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let live_addr = live.local_addr().expect("addr").to_string();
+        // The live worker accepts and keeps its connections (reading is not needed).
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((c, _)) = live.accept().await {
+                held.push(c);
+            }
+        });
+        let mut map = WorkerMap::new();
+        map.insert(
+            "silent".to_string(),
+            [(silent.clone(), hb(0))].into_iter().collect(),
+        );
+        map.insert(
+            "live".to_string(),
+            [(live_addr.clone(), hb(0))].into_iter().collect(),
+        );
+        let (_workers_tx, workers) = watch::channel(map);
+        let (inbound, _inbound_rx) = mpsc::channel(16);
+        let connector = Connector::new(
+            crate::protocol::LinkOptions {
+                connect_timeout: Duration::from_secs(3),
+                ..crate::protocol::LinkOptions::default()
+            },
+            inbound,
+        );
+        let dispatcher = Dispatcher::start(connector, workers, None);
+        let (done, mut sent) = mpsc::unbounded_channel();
+        // The silent worker's task first (queue order), then the live worker's.
+        dispatcher.submit(item(1, "silent", done.clone()));
+        dispatcher.submit(item(2, "live", done.clone()));
+        let first = tokio::time::timeout(Duration::from_millis(1500), sent.recv())
+            .await
+            .expect("the live worker's task is sent while the other dial hangs")
+            .expect("notice");
+        assert_eq!(first, (2, live_addr));
+        // Cancelled while its dial hangs: not queued again when the dial times out.
+        dispatcher.cancel(1);
+        assert!(
+            tokio::time::timeout(Duration::from_secs(4), sent.recv())
+                .await
+                .is_err(),
+            "the silent worker's task is never reported sent"
+        );
     }
 
     #[test]
