@@ -191,6 +191,7 @@ async fn announce_reconnections(
 
 /// Routes every decoded frame from any connection to the owning workflow actor.
 async fn route(mut inbound: mpsc::Receiver<Inbound>, instances: Instances) {
+    let mut overflow = Overflow::default();
     while let Some(Inbound { link, command, .. }) = inbound.recv().await {
         let (instance_id, event) = match command {
             Command::TaskExecuteAck(ack) => (ack.process_instance_id, Event::Ack { ack, link }),
@@ -218,18 +219,62 @@ async fn route(mut inbound: mpsc::Receiver<Inbound>, instances: Instances) {
             }
         };
         match instances.get(instance_id) {
-            Some(tx) => {
-                if tx.send(event).await.is_err() {
-                    debug!(
-                        process_instance_id = instance_id,
-                        "workflow ended; frame dropped"
-                    );
-                }
-            }
+            Some(tx) => overflow.deliver(instance_id, &tx, event),
             None => debug!(
                 process_instance_id = instance_id,
                 "frame for an instance this master does not run; dropped"
             ),
+        }
+    }
+}
+
+/// Delivery that never waits on one workflow: a frame for an actor whose channel is full goes
+/// to a forwarder task of that instance, which waits for room; every later frame for the
+/// instance follows through the same forwarder (until the actor ends), so each actor still
+/// sees its frames in arrival order, and the router goes on with the other workflows' frames.
+#[derive(Default)]
+struct Overflow {
+    backlog: HashMap<i32, mpsc::UnboundedSender<Event>>,
+}
+
+impl Overflow {
+    fn deliver(&mut self, id: i32, tx: &mpsc::Sender<Event>, event: Event) {
+        let event = match self.backlog.get(&id) {
+            Some(fwd) => match fwd.send(event) {
+                Ok(()) => return,
+                // The forwarder ended with its actor.
+                Err(mpsc::error::SendError(event)) => {
+                    self.backlog.remove(&id);
+                    event
+                }
+            },
+            None => event,
+        };
+        match tx.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                debug!(process_instance_id = id, "workflow ended; frame dropped")
+            }
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                debug!(
+                    process_instance_id = id,
+                    "workflow busy; its frames queue aside"
+                );
+                self.backlog.retain(|_, f| !f.is_closed());
+                let (fwd, mut rx) = mpsc::unbounded_channel();
+                let _ = fwd.send(event);
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    // Stays until the actor ends: a forwarder that left while frames were
+                    // still on their way could let a later frame overtake them.
+                    while let Some(event) = rx.recv().await {
+                        if tx.send(event).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                self.backlog.insert(id, fwd);
+            }
         }
     }
 }
@@ -865,6 +910,37 @@ impl Intake {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn code(e: Option<Event>) -> i32 {
+        match e {
+            Some(Event::TaskStateChange(n)) => n,
+            _ => -1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_busy_workflow_does_not_stall_the_others_and_keeps_its_order() {
+        let mut overflow = Overflow::default();
+        let (busy_tx, mut busy_rx) = mpsc::channel(1);
+        let (idle_tx, mut idle_rx) = mpsc::channel(4);
+        // Nobody reads the busy actor's channel yet: five frames, one fits.
+        for n in 0..5 {
+            overflow.deliver(1, &busy_tx, Event::TaskStateChange(n));
+        }
+        overflow.deliver(2, &idle_tx, Event::TaskStateChange(100));
+        assert_eq!(code(idle_rx.try_recv().ok()), 100, "delivered at once");
+        // Later frames of the busy instance queue behind the earlier ones.
+        overflow.deliver(1, &busy_tx, Event::TaskStateChange(5));
+        for n in 0..6 {
+            assert_eq!(code(busy_rx.recv().await), n, "arrival order kept");
+        }
+        // The actor ends: its forwarder goes, frames for it are dropped, others unaffected.
+        drop(busy_rx);
+        tokio::task::yield_now().await;
+        overflow.deliver(1, &busy_tx, Event::TaskStateChange(6));
+        overflow.deliver(2, &idle_tx, Event::TaskStateChange(101));
+        assert_eq!(code(idle_rx.recv().await), 101);
+    }
 
     #[test]
     fn an_orphan_is_handed_over_on_the_second_pass_only() {

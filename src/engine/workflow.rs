@@ -521,9 +521,17 @@ impl Workflow {
                 .clone()
                 .unwrap_or_else(|| "default".into()),
             context,
-            notify: Arc::new(move |d| {
-                if tx.try_send(Event::Dispatched(d)).is_err() {
-                    warn!("workflow channel full or closed; dispatch notice dropped");
+            notify: Arc::new(move |d| match tx.try_send(Event::Dispatched(d)) {
+                Ok(()) => {}
+                // Never dropped: the notice waits for room (the dispatcher does not).
+                Err(mpsc::error::TrySendError::Full(event)) => {
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(event).await;
+                    });
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    debug!("workflow ended before its dispatch notice")
                 }
             }),
         });
