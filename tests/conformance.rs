@@ -673,6 +673,49 @@ fn stop_during_retry_wait() {
     });
 }
 
+/// A → B → C started in a worker group made on the worker-group page (a `t_ds_worker_group`
+/// row listing the side's worker): every row names that group, the tasks ran on the listed
+/// worker, in chain order (start order compared).
+#[test]
+fn worker_group_from_the_api() {
+    let opts = DiffOptions {
+        start_order: true,
+        ..DiffOptions::default()
+    };
+    differential("worker_group_from_the_api", opts, |s, p| async move {
+        // A fresh name per attempt (the scenario may run twice after a worker flake).
+        let group = if p.ends_with("-2") {
+            "conf-wg-2"
+        } else {
+            "conf-wg"
+        };
+        s.create_worker_group(group, &[s.worker.addr()]).await?;
+        let opts = StartOptions {
+            worker_group: group,
+            ..StartOptions::default()
+        };
+        let (project, id, _) = run_to_end(s, &p, "conf-chain", &opts).await?;
+        expect_ui(
+            s,
+            project,
+            id,
+            "SUCCESS",
+            &[("A", "SUCCESS"), ("B", "SUCCESS"), ("C", "SUCCESS")],
+        )
+        .await?;
+        let snap = s.snapshot(id).await?;
+        let groups: Vec<String> = snap
+            .tasks
+            .iter()
+            .map(|t| t.fields["worker_group"].as_str().unwrap_or("").to_string())
+            .collect();
+        ensure(s, groups.iter().all(|g| g == group), || {
+            format!("task rows' worker groups {groups:?}, expected {group}")
+        })?;
+        Ok(vec![("end", snap)])
+    });
+}
+
 /// A fails (CONTINUE): its successor B never runs, independent C finishes, instance FAILURE.
 #[test]
 fn failure_continue() {

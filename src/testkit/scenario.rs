@@ -92,6 +92,9 @@ pub struct StartOptions {
     pub exec_type: &'static str,
     /// `scheduleTime` of a complement: `"<start>,<end>"` (`yyyy-MM-dd HH:mm:ss` each).
     pub schedule_time: Option<String>,
+    /// The run dialog's worker group (`default`, a registry group of a worker started with
+    /// [`Side::start_worker`], or a group made with [`Side::create_worker_group`]).
+    pub worker_group: &'static str,
 }
 
 impl Default for StartOptions {
@@ -102,6 +105,7 @@ impl Default for StartOptions {
             start_params: None,
             exec_type: "START_PROCESS",
             schedule_time: None,
+            worker_group: "default",
         }
     }
 }
@@ -533,7 +537,7 @@ impl Side {
             ("taskDependType", "TASK_POST"),
             ("runMode", "RUN_MODE_SERIAL"),
             ("processInstancePriority", opts.instance_priority),
-            ("workerGroup", "default"),
+            ("workerGroup", opts.worker_group),
             ("environmentCode", "-1"),
             ("dryRun", "0"),
         ];
@@ -546,6 +550,30 @@ impl Side {
         self.post(
             &format!("/projects/{project}/executors/start-process-instance"),
             &form,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// One more upstream Java worker for this side, registered in `group` with
+    /// `exec_threads` task threads, in a network namespace of its own; it stops when dropped.
+    /// Costs a JVM start (20-40 s on the project machine).
+    pub async fn start_worker(&self, group: &str, exec_threads: u32) -> Result<JavaWorker, Error> {
+        let spec = crate::testkit::java::WorkerSpec {
+            group: group.to_string(),
+            exec_threads,
+        };
+        JavaWorker::start_as(&self.cluster, self.worker.version(), &spec).await
+    }
+
+    /// `POST /worker-groups` (the Security > Worker group page): a `t_ds_worker_group` row
+    /// `name` listing the workers `addrs` (`ip:port` as registered). Both masters re-read
+    /// the table every 10 s, so a workflow started in it right away waits up to that long.
+    pub async fn create_worker_group(&self, name: &str, addrs: &[&str]) -> Result<(), Error> {
+        let list = addrs.join(",");
+        self.post(
+            "/worker-groups",
+            &[("id", "0"), ("name", name), ("addrList", list.as_str())],
         )
         .await
         .map(|_| ())
