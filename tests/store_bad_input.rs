@@ -341,3 +341,78 @@ async fn a_database_freeze_mid_run_loses_and_duplicates_nothing() {
     drop(conn);
     cluster.stop().await;
 }
+
+/// Commands arrive together and are taken in one intake batch (`master.fetch.command.num`
+/// is 10): the one whose definition is missing and the one that does not decode go to the
+/// error table alone; the others all start, once each, and succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_command_in_a_batch_goes_aside_alone() {
+    let cluster = cluster(SchemaVersion::V2_0_5).await;
+    let wf = import(&cluster, "fixtures/workflows/shell-a-b.json").await;
+    let mut conn = cluster.conn().await.expect("conn");
+    // One statement, so every row is visible to the same look at the table.
+    let row = |code: i64, command_type: i32| {
+        format!(
+            "({command_type}, {code}, 1, 0, '{{}}', 2, 1, 0, 0, NOW(), 1, NOW(), 2, 'default', -1, 0)"
+        )
+    };
+    let rows = [
+        row(wf.definition_code, 0),
+        row(wf.definition_code, 0),
+        row(4399999999999, 0),
+        row(wf.definition_code, 0),
+        row(wf.definition_code, 11),
+        row(wf.definition_code, 0),
+    ];
+    conn.query_drop(format!(
+        "INSERT INTO t_ds_command (command_type, process_definition_code, process_definition_version, \
+         process_instance_id, command_param, task_depend_type, failure_strategy, warning_type, \
+         warning_group_id, start_time, executor_id, update_time, process_instance_priority, \
+         worker_group, environment_code, dry_run) VALUES {}",
+        rows.join(", ")
+    ))
+    .await
+    .expect("insert commands");
+    let first = conn.last_insert_id().expect("id") as i32;
+    assert_eq!(
+        error_message(&cluster, first + 2).await,
+        "process instance is null"
+    );
+    assert!(error_message(&cluster, first + 4)
+        .await
+        .contains("command_type"));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let done: Option<i64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM t_ds_process_instance WHERE process_definition_code = ? AND state = ?",
+                (wf.definition_code, ExecutionStatus::SUCCESS as i32),
+            )
+            .await
+            .unwrap();
+        if done == Some(4) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{done:?} of 4 instances succeeded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        instances_of(&cluster, wf.definition_code).await,
+        4,
+        "none twice"
+    );
+    let (left, errors): (Option<i64>, Option<i64>) = (
+        conn.query_first("SELECT COUNT(*) FROM t_ds_command")
+            .await
+            .unwrap(),
+        conn.query_first("SELECT COUNT(*) FROM t_ds_error_command")
+            .await
+            .unwrap(),
+    );
+    assert_eq!((left, errors), (Some(0), Some(2)));
+    drop(conn);
+    cluster.stop().await;
+}

@@ -26,6 +26,7 @@ use crate::model::{CommandType, ExecutionStatus};
 use crate::protocol::{Command, Inbound};
 use crate::registry::MasterSlot;
 use crate::store::{HandleOutcome, NextCommand, ProcessInstance, Store};
+use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -90,6 +91,8 @@ pub struct Deps {
     pub jvm_zone: crate::schedule::calendar::JavaZone,
     /// `dsmaster.command.poll.interval`: intake's wait after a look that found nothing.
     pub command_poll_interval: Duration,
+    /// `master.fetch.command.num`: how many commands one look takes.
+    pub fetch_command_num: usize,
 }
 
 /// The running engine.
@@ -130,6 +133,7 @@ impl Engine {
             },
             resources: deps.resources,
             poll_interval: deps.command_poll_interval,
+            fetch_num: deps.fetch_command_num.max(1),
         };
         let handle = tokio::spawn(intake.run(stop));
         (Engine { instances }, handle)
@@ -327,6 +331,31 @@ struct Intake {
     features: workflow::Features,
     resources: crate::registry::metrics::ResourceCheck,
     poll_interval: Duration,
+    /// `master.fetch.command.num`: commands taken per look.
+    fetch_num: usize,
+}
+
+/// New instances constructed at once within one intake batch (each takes a connection).
+const START_CONCURRENCY: usize = 8;
+
+/// A new sub-process child, constructed, waiting for [`Intake::start_child`].
+struct ChildStart {
+    cmd: crate::store::CommandRow,
+    instance: ProcessInstance,
+    definition: crate::store::ProcessDefinition,
+    link: subprocess::SubLink,
+}
+
+/// A command that creates a new top-level instance (the kind intake starts concurrently).
+fn is_plain_start(cmd: &crate::store::CommandRow) -> bool {
+    matches!(
+        cmd.command_type,
+        CommandType::START_PROCESS
+            | CommandType::START_CURRENT_TASK_PROCESS
+            | CommandType::SCHEDULER
+            | CommandType::COMPLEMENT_DATA
+    ) && cmd.process_instance_id == 0
+        && subprocess::sub_link(cmd.command_param.as_deref()).is_none()
 }
 
 impl Intake {
@@ -412,15 +441,72 @@ impl Intake {
         }
     }
 
-    /// Handles at most one command; returns whether one was taken.
+    /// Takes up to `master.fetch.command.num` of our slot's commands; returns whether any
+    /// was found. New workflows (start, schedule, complement; not sub-process children) are
+    /// constructed concurrently, each in its own transaction, so one that fails goes to the
+    /// error table alone; every other command is handled one by one, in queue order.
     async fn step(&mut self, slot: MasterSlot) -> crate::store::Result<bool> {
-        let Some(next) = self
+        let page = self
             .store
-            .find_one_command(slot.index, slot.size, &self.skip)
-            .await?
-        else {
+            .find_commands(slot.index, slot.size, &self.skip, self.fetch_num)
+            .await?;
+        if page.is_empty() {
             return Ok(false);
-        };
+        }
+        let mut plain = Vec::new();
+        for next in page {
+            match next {
+                NextCommand::Command(cmd) if is_plain_start(&cmd) => plain.push(cmd),
+                other => {
+                    self.handle(other).await?;
+                }
+            }
+        }
+        if plain.is_empty() {
+            return Ok(true);
+        }
+        // Distinct creation instants, so instance names (which end in the instant's
+        // milliseconds) differ within the batch and a read-back finds the right one.
+        let base = chrono::Utc::now();
+        let this = &*self;
+        let outcomes: Vec<crate::store::Result<Option<ChildStart>>> =
+            futures::stream::iter(plain.into_iter().enumerate())
+                .map(|(i, cmd)| {
+                    let at = base + chrono::Duration::milliseconds(i as i64);
+                    async move { this.start_new(&cmd, at).await }
+                })
+                .buffer_unordered(START_CONCURRENCY)
+                .collect()
+                .await;
+        let mut first_error = None;
+        for outcome in outcomes {
+            match outcome {
+                Ok(None) => {}
+                // Not expected for a plain start; handled like any child command.
+                Ok(Some(child)) => {
+                    let ChildStart {
+                        cmd,
+                        instance,
+                        definition,
+                        link,
+                    } = child;
+                    if let Err(e) = self.start_child(&cmd, instance, definition, link).await {
+                        first_error.get_or_insert(e);
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(true),
+        }
+    }
+
+    /// Handles one command read from the queue; returns whether one was taken.
+    async fn handle(&mut self, next: NextCommand) -> crate::store::Result<bool> {
         let cmd = match next {
             NextCommand::Command(c) => c,
             NextCommand::Broken { id, error } => {
@@ -454,6 +540,26 @@ impl Intake {
                 return Ok(true);
             }
         }
+        if let Some(child) = self.start_new(&cmd, chrono::Utc::now()).await? {
+            let ChildStart {
+                cmd,
+                instance,
+                definition,
+                link,
+            } = child;
+            return self.start_child(&cmd, instance, definition, link).await;
+        }
+        Ok(true)
+    }
+
+    /// A command that creates a new instance: constructs it as of `now_utc` and takes the
+    /// command in one transaction, then spawns its actor. A sub-process child is returned
+    /// for [`Intake::start_child`], which needs the parent's link.
+    async fn start_new(
+        &self,
+        cmd: &crate::store::CommandRow,
+        now_utc: chrono::DateTime<chrono::Utc>,
+    ) -> crate::store::Result<Option<ChildStart>> {
         let Some(definition) = self
             .store
             .find_process_definition(cmd.process_definition_code, cmd.process_definition_version)
@@ -465,16 +571,15 @@ impl Intake {
                 "process definition not found"
             );
             self.store
-                .move_to_error_command(&cmd, "process instance is null")
+                .move_to_error_command(cmd, "process instance is null")
                 .await?;
-            return Ok(true);
+            return Ok(None);
         };
         let clock = *self.store.clock();
-        let now_utc = chrono::Utc::now();
         let now = clock.to_db(now_utc);
         let suffix = construct::name_suffix(clock.wall(now_utc));
         let instance = match construct::new_process_instance(
-            &cmd,
+            cmd,
             &definition,
             &self.host,
             now,
@@ -483,7 +588,12 @@ impl Intake {
         ) {
             Ok(mut i) => {
                 if let Some(link) = subprocess::sub_link(cmd.command_param.as_deref()) {
-                    return self.start_child(&cmd, i, definition, link).await;
+                    return Ok(Some(ChildStart {
+                        cmd: cmd.clone(),
+                        instance: i,
+                        definition,
+                        link,
+                    }));
                 }
                 i.is_sub_process = Some(crate::model::Flag::NO);
                 i
@@ -491,9 +601,9 @@ impl Intake {
             Err(e) => {
                 warn!(command_id = cmd.id, error = %e, "command cannot start");
                 self.store
-                    .move_to_error_command(&cmd, &e.to_string())
+                    .move_to_error_command(cmd, &e.to_string())
                     .await?;
-                return Ok(true);
+                return Ok(None);
             }
         };
         let name = instance.name.clone().unwrap_or_default();
@@ -526,7 +636,7 @@ impl Intake {
                 info!(command_id = cmd.id, "another master took the command first");
             }
         }
-        Ok(true)
+        Ok(None)
     }
 
     /// Commands that name an existing instance (upstream `constructProcessInstance` for

@@ -38,6 +38,8 @@ pub struct Settings {
     pub startup_timeout: Duration,
     /// `dsmaster.command.poll.interval`: command intake's idle wait.
     pub command_poll_interval: Duration,
+    /// `master.fetch.command.num`: commands one intake look takes.
+    pub fetch_command_num: usize,
     pub link: LinkOptions,
     /// `master.failover.interval`: period of the failover sweep.
     pub failover_interval: Duration,
@@ -255,6 +257,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
             ),
             jvm_zone: settings.quartz.jvm_zone,
             command_poll_interval: settings.command_poll_interval,
+            fetch_command_num: settings.fetch_command_num,
         },
         instances.clone(),
         inbound_rx,
@@ -455,6 +458,7 @@ impl Settings {
             heartbeat_format,
             startup_timeout: o.ours.startup_timeout,
             command_poll_interval: o.ours.command_poll_interval,
+            fetch_command_num: o.master.fetch_command_num as usize,
             link: LinkOptions::default(),
             failover_interval: o.master.failover_interval,
             quartz: crate::schedule::Options::load(&o.conf_dir)?,

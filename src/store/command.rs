@@ -38,11 +38,30 @@ impl Store {
         size: usize,
         skip: &HashSet<i32>,
     ) -> Result<Option<NextCommand>> {
-        if size == 0 {
-            return Ok(None);
+        Ok(self
+            .find_commands(slot, size, skip, 1)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Up to `limit` commands of slot `slot` of `size` (`id % size == slot`), in upstream's
+    /// order (`process_instance_priority, id`), skipping `skip`. Rows that do not decode are
+    /// returned as [`NextCommand::Broken`] so the caller can move them aside.
+    pub async fn find_commands(
+        &self,
+        slot: usize,
+        size: usize,
+        skip: &HashSet<i32>,
+        limit: usize,
+    ) -> Result<Vec<NextCommand>> {
+        let mut found = Vec::new();
+        if size == 0 || limit == 0 {
+            return Ok(found);
         }
         let mut conn = self.conn().await?;
-        let page = size.max(1) as u64;
+        // Our share of a page is about a 1/size of it; skipped rows make pages longer.
+        let page = (limit * size).max(1) as u64;
         let mut offset = 0u64;
         loop {
             let rows: Vec<mysql_async::Row> = conn
@@ -52,22 +71,26 @@ impl Store {
                 )
                 .await
                 .ctx(|| "reading t_ds_command".into())?;
-            if rows.is_empty() {
-                return Ok(None);
-            }
+            let last_page = (rows.len() as u64) < page;
             for row in rows {
                 let id: Option<i32> = row.get("id");
                 let Some(id) = id else { continue };
                 if (id as usize) % size != slot || skip.contains(&id) {
                     continue;
                 }
-                return Ok(Some(match CommandRow::from_row(row) {
+                found.push(match CommandRow::from_row(row) {
                     Ok(c) => NextCommand::Command(c),
                     Err(error) => NextCommand::Broken {
                         id,
                         error: Box::new(error),
                     },
-                }));
+                });
+                if found.len() >= limit {
+                    return Ok(found);
+                }
+            }
+            if last_page {
+                return Ok(found);
             }
             offset += page;
         }
