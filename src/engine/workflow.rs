@@ -42,6 +42,9 @@ pub enum Event {
     },
     /// The retry interval of a failed task (by its failed row's id) has passed.
     RetryDue(i32),
+    /// A task taken over while it was dispatched but not yet acknowledged has had
+    /// [`REBIND_CONFIRM_WAIT`] to report from its worker.
+    RebindCheck(i32),
     /// The link to this worker (`ip:port`) was lost and dialed again.
     WorkerReconnected(String),
     /// This worker's registry node disappeared.
@@ -62,6 +65,11 @@ pub enum Event {
     /// Another workflow on this master ended: waiting DEPENDENT tasks may be decided now.
     DependencyEnded,
 }
+
+/// How long a task taken over dispatched but unacknowledged may stay silent before it is run
+/// again: three of a 2.0.5 worker's default resend periods
+/// (`worker.retry.report.task.statues.interval`, 10 s).
+pub(crate) const REBIND_CONFIRM_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What every workflow actor shares with the rest of the master.
 #[derive(Clone)]
@@ -147,6 +155,8 @@ pub(crate) struct Workflow {
     active: HashSet<i32>,
     /// Failed task rows waiting for their retry deadline (they keep the instance running).
     retrying: HashSet<i32>,
+    /// Tasks taken over dispatched but unacknowledged, until their worker reports.
+    unconfirmed: HashSet<i32>,
     /// Nodes a CONDITIONS outcome rules out (never get task instances, never fail).
     skipped: HashSet<i64>,
     /// Dispatched tasks whose host and submit_time are in memory but not yet in the row.
@@ -204,6 +214,7 @@ impl Workflow {
             failed: HashSet::new(),
             active: HashSet::new(),
             retrying: HashSet::new(),
+            unconfirmed: HashSet::new(),
             skipped: HashSet::new(),
             unwritten_dispatch: HashSet::new(),
             tenant: None,
@@ -323,6 +334,7 @@ impl Workflow {
             Event::ProcessStateChange => self.on_process_state_change().await,
             Event::KillResponse { response, link } => self.on_kill_response(response, link).await,
             Event::RetryDue(id) => self.on_retry_due(id).await,
+            Event::RebindCheck(id) => self.on_rebind_check(id).await,
             Event::WorkerReconnected(host) => {
                 self.rebind_tasks_on(&host).await;
                 Ok(())
@@ -603,6 +615,7 @@ impl Workflow {
                 ExecutionStatus::SUBMITTED_SUCCESS if self.dispatched_to_live_worker(&t) => {
                     info!(task_instance_id = t.id, host = ?t.host, "task dispatched by the previous owner; rebinding instead of dispatching again");
                     self.rebind_on_resume(&t).await;
+                    self.expect_report(t.id);
                 }
                 _ => redispatch.push(t.id),
             }
@@ -663,6 +676,46 @@ impl Workflow {
             host,
             since,
         )
+    }
+
+    /// A rebound task whose worker never acknowledged it may never have got it: the previous
+    /// owner writes the dispatch row *before* it sends, and a master that froze in between
+    /// (then fenced) never sent. Unless the worker reports (its ACK is resent every 10 s by a
+    /// 2.0.5 worker once the host update points it here) within [`REBIND_CONFIRM_WAIT`], the
+    /// task is run again on a new row.
+    fn expect_report(&mut self, id: i32) {
+        self.unconfirmed.insert(id);
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(REBIND_CONFIRM_WAIT).await;
+            let _ = tx.send(Event::RebindCheck(id)).await;
+        });
+    }
+
+    async fn on_rebind_check(&mut self, id: i32) -> Result<(), String> {
+        if !self.unconfirmed.remove(&id) || !self.active.contains(&id) {
+            return Ok(());
+        }
+        let Some(task) = self.tasks.get(&id) else {
+            return Ok(());
+        };
+        if task.state != Some(ExecutionStatus::SUBMITTED_SUCCESS) {
+            return Ok(());
+        }
+        warn!(task_instance_id = id, host = ?task.host, wait = ?REBIND_CONFIRM_WAIT, "a task taken over unacknowledged never reported from its worker; running it again");
+        if let Err(e) = self
+            .store
+            .update_task_state(id, ExecutionStatus::NEED_FAULT_TOLERANCE, None, None)
+            .await
+        {
+            self.note(&e);
+            return Err(e.to_string());
+        }
+        if let Some(t) = self.tasks.get_mut(&id) {
+            t.state = Some(ExecutionStatus::NEED_FAULT_TOLERANCE);
+        }
+        self.active.remove(&id);
+        self.next_attempt(id).await
     }
 
     /// Takes over a task that runs on a worker: it stays active and the worker is told with
@@ -815,6 +868,7 @@ impl Workflow {
 
     async fn on_ack(&mut self, ack: TaskExecuteAckCommand, link: Link) -> Result<(), String> {
         let id = ack.task_instance_id;
+        self.unconfirmed.remove(&id);
         let reply = |status: i32| {
             let _ = link.send(Command::DbTaskAck(DbTaskAckCommand {
                 task_instance_id: id,
@@ -894,6 +948,7 @@ impl Workflow {
         link: Link,
     ) -> Result<(), String> {
         let id = result.task_instance_id;
+        self.unconfirmed.remove(&id);
         let reply = |status: i32| {
             let _ = link.send(Command::DbTaskResponse(DbTaskResponseCommand {
                 task_instance_id: id,
