@@ -19,9 +19,12 @@ const SESSION_TIMEOUT_MS: u64 = 5000;
 /// Longer than the session timeout plus the peer's reaction.
 const FROZEN_FOR: Duration = Duration::from_secs(12);
 
-/// A conf dir for one master: the cluster's, with its own port, a short session timeout and
-/// no Quartz member (nothing here is scheduled).
-fn master_conf(cluster: &LocalCluster, dir: &Path) -> u16 {
+/// A conf dir for one master: the cluster's, with its own port and loopback address, a short
+/// session timeout and no Quartz member (nothing here is scheduled). Each master gets an
+/// address of its own (127.0.0.1, 127.0.0.2): masters compute their slot from the host part,
+/// so two on one address would share a slot (as upstream's do) and half the commands would
+/// wait for a master that has the other one.
+fn master_conf(cluster: &LocalCluster, dir: &Path, ip: &str) -> u16 {
     let port = free_port().expect("free port");
     for entry in std::fs::read_dir(cluster.conf_dir.path()).expect("conf dir") {
         let entry = entry.expect("entry");
@@ -42,7 +45,18 @@ fn master_conf(cluster: &LocalCluster, dir: &Path) -> u16 {
                     &format!("registry.session.timeout.ms={SESSION_TIMEOUT_MS}"),
                 );
             }
-            "dsmaster.properties" => text.push_str("dsmaster.schedule.enabled=false\n"),
+            "dsmaster.properties" => {
+                text = text
+                    .lines()
+                    .filter(|l| {
+                        !l.starts_with("dsmaster.host") && !l.starts_with("dsmaster.listen.host")
+                    })
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                text.push_str(&format!(
+                    "dsmaster.schedule.enabled=false\ndsmaster.host={ip}\ndsmaster.listen.host={ip}\n"
+                ));
+            }
             _ => {}
         }
         std::fs::write(dir.join(&name), text).expect("write conf");
@@ -57,9 +71,9 @@ struct Master {
 }
 
 impl Master {
-    fn start(cluster: &LocalCluster, dir: &Path) -> Master {
+    fn start(cluster: &LocalCluster, dir: &Path, ip: &str) -> Master {
         std::fs::create_dir_all(dir).expect("dir");
-        let port = master_conf(cluster, dir);
+        let port = master_conf(cluster, dir, ip);
         let log = dir.join("master.log");
         let out = std::fs::File::create(&log).expect("log");
         let err = out.try_clone().expect("log");
@@ -74,7 +88,7 @@ impl Master {
         Master {
             child,
             log,
-            addr: format!("127.0.0.1:{port}"),
+            addr: format!("{ip}:{port}"),
         }
     }
 
@@ -164,9 +178,9 @@ async fn a_master_frozen_past_its_session_never_acts_again() {
         .await
         .expect("cluster");
     let dirs = tempfile::tempdir().expect("tempdir");
-    let frozen = Master::start(&cluster, &dirs.path().join("a"));
+    let frozen = Master::start(&cluster, &dirs.path().join("a"), "127.0.0.1");
     frozen.wait_serving().await;
-    let peer = Master::start(&cluster, &dirs.path().join("b"));
+    let peer = Master::start(&cluster, &dirs.path().join("b"), "127.0.0.2");
     peer.wait_serving().await;
     let workers = [start_worker(&cluster).await, start_worker(&cluster).await];
 
