@@ -484,13 +484,7 @@ impl Intake {
                 Ok(None) => {}
                 // Not expected for a plain start; handled like any child command.
                 Ok(Some(child)) => {
-                    let ChildStart {
-                        cmd,
-                        instance,
-                        definition,
-                        link,
-                    } = child;
-                    if let Err(e) = self.start_child(&cmd, instance, definition, link).await {
+                    if let Err(e) = self.start_child(child).await {
                         first_error.get_or_insert(e);
                     }
                 }
@@ -541,13 +535,7 @@ impl Intake {
             }
         }
         if let Some(child) = self.start_new(&cmd, chrono::Utc::now()).await? {
-            let ChildStart {
-                cmd,
-                instance,
-                definition,
-                link,
-            } = child;
-            return self.start_child(&cmd, instance, definition, link).await;
+            return self.start_child(child).await;
         }
         Ok(true)
     }
@@ -896,13 +884,14 @@ impl Intake {
     /// `setSubProcessParam`): the child is a sub-process with the parent's globals first, its
     /// `command_param` gets its own id, and the relation row points at it, in the transaction
     /// that takes the command.
-    async fn start_child(
-        &mut self,
-        cmd: &crate::store::CommandRow,
-        mut instance: crate::store::ProcessInstance,
-        definition: crate::store::ProcessDefinition,
-        link: subprocess::SubLink,
-    ) -> crate::store::Result<bool> {
+    async fn start_child(&mut self, child: ChildStart) -> crate::store::Result<bool> {
+        let ChildStart {
+            cmd,
+            mut instance,
+            definition,
+            link,
+        } = child;
+        let cmd = &cmd;
         instance.is_sub_process = Some(if link.fills_child_id {
             crate::model::Flag::YES
         } else {
