@@ -802,17 +802,7 @@ fn pause_then_recover() {
 /// Stop while A runs: A is killed, B never created, instance STOP.
 #[test]
 fn stop_mid_run() {
-    // Whether the worker had forked the shell (and reports its pid) when the kill arrives
-    // is a race inside the worker, whichever master sent the kill.
-    let opts = DiffOptions {
-        ignore_task: vec![(
-            "A",
-            "pid",
-            "worker-side race: killed before or after the fork",
-        )],
-        ..DiffOptions::default()
-    };
-    differential("stop_mid_run", opts, |s, p| async move {
+    differential("stop_mid_run", DiffOptions::default(), |s, p| async move {
         let (project, def) = s.prepare(&p, &fixture("conf-slow-a-b")).await?;
         s.start_instance(project, def.code, &StartOptions::default())
             .await?;

@@ -1230,10 +1230,16 @@ impl Snapshot {
             f.insert("var_pool", var_pool_column(r3.0));
             f.insert("dry_run", int(r3.1));
             // pid: whether the worker reported a process (0/NULL before the process started).
+            // A killed task's pid depends on whether the kill reached the worker before or
+            // after it forked the task's process, a race inside the worker whichever master
+            // sent the kill: not compared for KILL rows.
+            let killed = r.4 == Some(i64::from(ExecutionStatus::KILL.code()));
             f.insert(
                 "pid",
                 Value::String(
-                    if r3.2.unwrap_or(0) > 0 {
+                    if killed {
+                        "<killed: not compared>"
+                    } else if r3.2.unwrap_or(0) > 0 {
                         "<pid>"
                     } else {
                         "<none>"
