@@ -647,6 +647,7 @@ fn stop_during_retry_wait() {
                 "first_submit_time",
                 "set by 2.0.3's in-place KILL rewrite only",
             ),
+            ("A", "pid", "a KILL row's pid is not compared"),
         ],
         ..DiffOptions::default()
     };
