@@ -330,6 +330,10 @@ async fn java_worker_cut_off_mid_task_finishes_once() {
 
 /// Reference run: the Java master (alone, no Rust master) with the Java worker runs
 /// shell-a-b to SUCCESS on our schema and fixtures.
+///
+/// One retry on fresh servers, only for a known defect of the 2.0.3 master code: on a loaded
+/// machine it sometimes never lists an already registered worker ("no suitable worker" for
+/// the whole wait; its worker-group sync dies on its first exception, which 2.0.5 catches).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_master_and_java_worker_run_shell_a_b() {
     if dsmaster::testkit::netns::skip_java_peer_test("java_master_and_java_worker_run_shell_a_b") {
@@ -338,15 +342,26 @@ async fn java_master_and_java_worker_run_shell_a_b() {
     init_tracing();
     resolve("master").await;
     resolve("worker").await;
+    for attempt in 1..=2 {
+        match reference_run().await {
+            Ok(()) => return,
+            Err(report) if attempt == 1 => {
+                eprintln!(
+                    "2.0.3 master never listed the worker; once more on fresh servers:\n{report}"
+                )
+            }
+            Err(report) => panic!("{report}"),
+        }
+    }
+}
+
+/// One reference run; `Err` only when the master never saw the worker (see above).
+async fn reference_run() -> Result<(), String> {
     let cluster = LocalCluster::start_with_java_peers(SchemaVersion::V2_0_5)
         .await
         .expect("cluster");
     let t = Instant::now();
-    // The worker first: the 2.0.3 master code learns a worker that registers after its own
-    // start only from a registry watch or its 10 s sync task, and that sync task dies for good
-    // on its first exception (2.0.5 catches it). On a loaded machine a worker that came up
-    // 30 s after the master was never used. Started in this order, the master reads the
-    // worker at startup, so this reference run does not depend on that defect.
+    // The worker first, so the master reads it at startup.
     let worker = JavaWorker::start(&cluster, VERSION)
         .await
         .unwrap_or_else(|e| panic!("Java worker did not start: {e}"));
@@ -369,11 +384,20 @@ async fn java_master_and_java_worker_run_shell_a_b() {
         .await;
     let (id, state) = match ended {
         Ok(v) => v,
-        Err(e) => panic!(
-            "{e}\nmaster log:\n{}\nworker log:\n{}",
-            master.log_tail(),
-            worker.log_tail()
-        ),
+        Err(e) => {
+            let report = format!(
+                "{e}\nmaster log:\n{}\nworker log:\n{}",
+                master.log_tail(),
+                worker.log_tail()
+            );
+            if report.contains("due to no suitable worker") {
+                worker.stop().await;
+                master.stop().await;
+                cluster.stop().await;
+                return Err(report);
+            }
+            panic!("{report}")
+        }
     };
     eprintln!(
         "workflow finished {state:?} in {:.1}s",
@@ -409,4 +433,5 @@ async fn java_master_and_java_worker_run_shell_a_b() {
         "addresses outside the test network: {foreign:?}"
     );
     cluster.stop().await;
+    Ok(())
 }
