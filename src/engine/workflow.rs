@@ -635,24 +635,11 @@ impl Workflow {
     /// it its earlier submit time as first submit time when it has none yet.
     async fn mark_first_submit(&mut self, id: i32) {
         let Some(t) = self.tasks.get(&id) else { return };
-        let (None, Some(submitted), Some(state)) = (t.first_submit_time, t.submit_time, t.state)
-        else {
+        let (None, Some(_), Some(state)) = (t.first_submit_time, t.submit_time, t.state) else {
             return;
         };
-        match self
-            .store
-            .resubmit_task_in_place(id, state, Some(submitted))
-            .await
-        {
-            Ok(()) => {
-                if let Some(t) = self.tasks.get_mut(&id) {
-                    t.first_submit_time = Some(submitted);
-                }
-            }
-            Err(e) => {
-                self.note(&e);
-                warn!(task_instance_id = id, error = %e, "could not record the task's first submit time");
-            }
+        if let Err(e) = self.rewrite_in_place(id, state).await {
+            warn!(task_instance_id = id, error = %e, "could not record the task's first submit time");
         }
     }
 
@@ -703,19 +690,10 @@ impl Workflow {
             return Ok(());
         }
         warn!(task_instance_id = id, host = ?task.host, wait = ?REBIND_CONFIRM_WAIT, "a task taken over unacknowledged never reported from its worker; running it again");
-        if let Err(e) = self
-            .store
-            .update_task_state(id, ExecutionStatus::NEED_FAULT_TOLERANCE, None, None)
-            .await
-        {
-            self.note(&e);
-            return Err(e.to_string());
-        }
-        if let Some(t) = self.tasks.get_mut(&id) {
-            t.state = Some(ExecutionStatus::NEED_FAULT_TOLERANCE);
-        }
-        self.active.remove(&id);
-        self.next_attempt(id).await
+        // As for a task whose worker vanished: NEED_FAULT_TOLERANCE, then a new attempt.
+        self.finish_task_locally(id, ExecutionStatus::NEED_FAULT_TOLERANCE)
+            .await;
+        Ok(())
     }
 
     /// Takes over a task that runs on a worker: it stays active and the worker is told with
@@ -1733,7 +1711,7 @@ impl Workflow {
     /// task then counts as complete, so the instance can end PAUSE and a later recovery
     /// resumes this same row with the attempts it had left.
     async fn end_attempt_in_place(&mut self, id: i32) -> Result<(), String> {
-        let Some(task) = self.tasks.get(&id).cloned() else {
+        let Some(code) = self.tasks.get(&id).map(|t| t.task_code) else {
             return Ok(());
         };
         let state = if self.instance.state == Some(ExecutionStatus::READY_STOP) {
@@ -1741,27 +1719,43 @@ impl Workflow {
         } else {
             ExecutionStatus::PAUSE
         };
-        let first_submit = if task.first_submit_time.is_none() {
-            task.submit_time
-        } else {
-            None
+        self.rewrite_in_place(id, state)
+            .await
+            .map_err(|e| e.to_string())?;
+        info!(task_instance_id = id, state = %state, "failed task waiting for its retry ends in place");
+        self.complete.insert(code);
+        Ok(())
+    }
+
+    /// Upstream `submitTaskInstanceToDB` on a row it keeps: the row's new state and, when it
+    /// has none yet, its submit time as first submit time; written, then kept in memory.
+    async fn rewrite_in_place(
+        &mut self,
+        id: i32,
+        state: ExecutionStatus,
+    ) -> Result<(), crate::store::Error> {
+        let Some(t) = self.tasks.get(&id) else {
+            return Ok(());
         };
+        let first_submit = t
+            .first_submit_time
+            .is_none()
+            .then_some(t.submit_time)
+            .flatten();
         if let Err(e) = self
             .store
             .resubmit_task_in_place(id, state, first_submit)
             .await
         {
             self.note(&e);
-            return Err(e.to_string());
+            return Err(e);
         }
-        info!(task_instance_id = id, state = %state, "failed task waiting for its retry ends in place");
         if let Some(t) = self.tasks.get_mut(&id) {
             t.state = Some(state);
-            if t.first_submit_time.is_none() {
+            if first_submit.is_some() {
                 t.first_submit_time = first_submit;
             }
         }
-        self.complete.insert(task.task_code);
         Ok(())
     }
 
