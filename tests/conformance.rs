@@ -589,6 +589,19 @@ async fn wait_state_long(s: &Side, project: i64, id: i64, state: &str) -> Result
     .await
 }
 
+/// Starts conf-retry-wait, waits until A's first attempt failed (its retry is one minute
+/// away), then executes `action` (PAUSE or STOP) and waits for the state of that name.
+async fn act_during_retry_wait(s: &Side, p: &str, action: &str) -> Result<(i64, i64), Error> {
+    let (project, def) = s.prepare(p, &fixture("conf-retry-wait")).await?;
+    s.start_instance(project, def.code, &StartOptions::default())
+        .await?;
+    let id = s.wait_for_instance(project, def.code, DEFAULT_WAIT).await?;
+    s.wait_task_state(project, id, "A", "FAILURE").await?;
+    s.execute(project, id, action).await?;
+    wait_state_long(s, project, id, action).await?;
+    Ok((project, id))
+}
+
 /// Pause while A waits out its one-minute retry interval: no new attempt; A's failed row
 /// becomes PAUSE in place (same retry count, first submit time set) and the instance ends
 /// PAUSE (the Java master after the interval, dsmaster at once: deviation 32). Recover: the
@@ -599,13 +612,7 @@ fn pause_during_retry_wait_then_recover() {
         "pause_during_retry_wait_then_recover",
         DiffOptions::default(),
         |s, p| async move {
-            let (project, def) = s.prepare(&p, &fixture("conf-retry-wait")).await?;
-            s.start_instance(project, def.code, &StartOptions::default())
-                .await?;
-            let id = s.wait_for_instance(project, def.code, DEFAULT_WAIT).await?;
-            s.wait_task_state(project, id, "A", "FAILURE").await?;
-            s.execute(project, id, "PAUSE").await?;
-            wait_state_long(s, project, id, "PAUSE").await?;
+            let (project, id) = act_during_retry_wait(s, &p, "PAUSE").await?;
             expect_ui(s, project, id, "PAUSE", &[("A", "PAUSE")]).await?;
             let paused = s.snapshot(id).await?;
             let states = paused.task_states();
@@ -652,13 +659,7 @@ fn stop_during_retry_wait() {
         ..DiffOptions::default()
     };
     differential("stop_during_retry_wait", opts, |s, p| async move {
-        let (project, def) = s.prepare(&p, &fixture("conf-retry-wait")).await?;
-        s.start_instance(project, def.code, &StartOptions::default())
-            .await?;
-        let id = s.wait_for_instance(project, def.code, DEFAULT_WAIT).await?;
-        s.wait_task_state(project, id, "A", "FAILURE").await?;
-        s.execute(project, id, "STOP").await?;
-        wait_state_long(s, project, id, "STOP").await?;
+        let (_, id) = act_during_retry_wait(s, &p, "STOP").await?;
         let snap = s.snapshot(id).await?;
         let rows = snap.task_states();
         ensure(s, rows.len() == 1 && rows[0].0 == "A", || {
