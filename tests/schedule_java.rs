@@ -243,10 +243,17 @@ async fn mixed_cluster_fires_each_time_exactly_once() {
     // Both members checked in. On a loaded machine one member's check-in can run late enough
     // that the other recovers it (deleting its row, as Quartz does); the late member then
     // inserts its row again at its next check-in, so wait a few check-in periods for that.
+    // One exception, seen in CI: a Java master starved long enough to lose its ZooKeeper
+    // connection stops itself, Quartz included (upstream's MasterServer.stop), so only our
+    // member is left; it must have recovered the Java member's row, never leaving two.
+    let mut expected = 2;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     loop {
+        if java.log_tail().contains("Quartz service stopped") {
+            expected = 1;
+        }
         let members = count(&mut conn, "SELECT COUNT(*) FROM QRTZ_SCHEDULER_STATE").await;
-        if members == 2 {
+        if members == expected {
             break;
         }
         if tokio::time::Instant::now() >= deadline {
@@ -255,7 +262,7 @@ async fn mixed_cluster_fires_each_time_exactly_once() {
                 .await
                 .unwrap();
             panic!(
-                "QRTZ_SCHEDULER_STATE holds {members} members, expected 2 (ours {}): {states:?} at {}\n{}",
+                "QRTZ_SCHEDULER_STATE holds {members} members, expected {expected} (ours {}): {states:?} at {}\n{}",
                 member.instance_id(),
                 now_ms(),
                 java.log_tail()
@@ -267,7 +274,7 @@ async fn mixed_cluster_fires_each_time_exactly_once() {
     member.shutdown().await;
     assert_eq!(
         count(&mut conn, "SELECT COUNT(*) FROM QRTZ_SCHEDULER_STATE").await,
-        1
+        expected - 1
     );
     java.stop().await;
     drop(conn);
