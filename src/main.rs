@@ -50,6 +50,46 @@ enum Cmd {
     /// Benchmarks that print figures (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// The chaos drill (see RELIABILITY.md): two masters and two stand-in workers as
+    /// processes in network namespaces of their own (needs root), rounds of workflows with
+    /// one fault each, and the row check after every round. Prints a table per fault; exits
+    /// non-zero when a round was not clean.
+    Chaos {
+        /// Rounds of each fault.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// Workflows started per round (3- and 5-task shell workflows, 1 s per task).
+        #[arg(long, default_value_t = 200)]
+        workflows: usize,
+        /// Faults to inject, in turn (default: all). One of master-kill-restart,
+        /// master-frozen, master-down, worker-killed, worker-cut, db-frozen, db-killed,
+        /// zk-restarted.
+        #[arg(long = "fault")]
+        faults: Vec<dsmaster::testkit::chaos::Fault>,
+        /// Seconds over which each round's workflows are started.
+        #[arg(long, default_value_t = 20)]
+        spread_secs: u64,
+        /// registry.session.timeout.ms of every master and worker.
+        #[arg(long, default_value_t = 15000)]
+        session_timeout_ms: u64,
+        /// Seed of the random moments and targets.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// A stand-in worker as its own process (used by `chaos`).
+    #[command(hide = true)]
+    StandinWorker {
+        #[arg(long)]
+        conf_dir: PathBuf,
+        /// The address to listen on and register.
+        #[arg(long)]
+        ip: std::net::Ipv4Addr,
+        /// File that every task request and result is appended to.
+        #[arg(long)]
+        record: PathBuf,
+        #[arg(long, default_value_t = 2000)]
+        resend_ms: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -126,6 +166,52 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Demo { workflow } => demo::run(&workflow).await,
+        Cmd::Chaos {
+            rounds,
+            workflows,
+            faults,
+            spread_secs,
+            session_timeout_ms,
+            seed,
+        } => {
+            use dsmaster::testkit::chaos;
+            let mut options =
+                chaos::Options::new(std::env::current_exe().context("locating this executable")?);
+            options.rounds_per_fault = rounds;
+            options.workflows = workflows;
+            options.spread = std::time::Duration::from_secs(spread_secs);
+            if !faults.is_empty() {
+                options.faults = faults;
+            }
+            options.session_timeout = std::time::Duration::from_millis(session_timeout_ms);
+            options.seed = seed;
+            let report = chaos::run(&options).await.map_err(|e| anyhow::anyhow!(e))?;
+            println!("{}", report.table());
+            let problems = report.problems();
+            if !problems.is_empty() {
+                println!("{problems}");
+            }
+            if !report.clean() {
+                anyhow::bail!("the chaos drill found problems (see above)");
+            }
+            Ok(())
+        }
+        Cmd::StandinWorker {
+            conf_dir,
+            ip,
+            record,
+            resend_ms,
+        } => {
+            let code = dsmaster::testkit::chaos::standin_worker_main(
+                &conf_dir,
+                ip,
+                &record,
+                std::time::Duration::from_millis(resend_ms),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+            std::process::exit(code);
+        }
         Cmd::Bench(BenchCmd::Chain {
             tasks,
             workflows,

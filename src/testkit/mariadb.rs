@@ -44,6 +44,8 @@ pub struct MariaDb {
     /// Where servers in network namespaces reach it (`127.0.0.1` unless started with a
     /// peer address); it listens on loopback either way.
     peer_ip: Ipv4Addr,
+    /// Whether commits are flushed at once (see [`MariaDb::set_durable`]).
+    durable: bool,
     dir: TempDir,
 }
 
@@ -81,45 +83,12 @@ impl MariaDb {
         run_checked(install, "initialising MariaDB data directory").await?;
 
         let port = free_port()?;
-        let log = dir.path().join("error.log");
-        let mut cmd = Command::new(binary("mariadbd", &["/usr/sbin", "/usr/bin"]));
-        cmd.arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!(
-                "--socket={}",
-                dir.path().join("mariadb.sock").display()
-            ))
-            .arg(format!(
-                "--pid-file={}",
-                dir.path().join("mariadb.pid").display()
-            ))
-            .arg(format!("--log-error={}", log.display()))
-            .arg(format!("--port={port}"))
-            // MariaDB 10.11 takes a list; loopback stays first for the kit's own clients.
-            .arg(if peer_ip.is_loopback() {
-                "--bind-address=127.0.0.1".to_string()
-            } else {
-                format!("--bind-address=127.0.0.1,{peer_ip}")
-            })
-            .arg("--skip-name-resolve")
-            .arg("--skip-log-bin")
-            .arg("--performance-schema=OFF")
-            .arg("--innodb-buffer-pool-size=64M")
-            .arg("--innodb-log-file-size=16M")
-            .arg("--innodb-flush-log-at-trx-commit=0")
-            .arg("--innodb-doublewrite=0")
-            .arg("--character-set-server=utf8mb4")
-            .arg("--collation-server=utf8mb4_general_ci")
-            .arg("--max-connections=500");
-        if running_as_root() {
-            // mariadbd refuses to run as root unless told explicitly.
-            cmd.arg("--user=root");
-        }
-        let process = ServerProcess::spawn(SERVER, cmd, &log, dir.path())?;
+        let process = spawn_server(dir.path(), port, peer_ip, false)?;
         let mut db = MariaDb {
             process,
             port,
             peer_ip,
+            durable: false,
             dir,
         };
         db.wait_ready().await?;
@@ -291,6 +260,40 @@ impl MariaDb {
         self.process.signal(Signal::Cont);
     }
 
+    /// Flushes every commit from now on (and after [`MariaDb::restart`]), so that killing
+    /// the server loses nothing it acknowledged, as on a production server; the kit's
+    /// default flushes once a second.
+    pub async fn set_durable(&mut self) -> Result<(), Error> {
+        let mut conn = self.root_conn(None).await?;
+        conn.query_drop("SET GLOBAL innodb_flush_log_at_trx_commit = 1")
+            .await
+            .map_err(|e| Error::Fixture(format!("making MariaDB durable: {e}")))?;
+        let _ = conn.disconnect().await;
+        self.durable = true;
+        Ok(())
+    }
+
+    /// Stops the server (SIGKILL with `crash`, as a machine losing power or the OOM killer
+    /// would; else a clean shutdown) and starts it again on the same port and data, as
+    /// an operator's restart or a supervisor would. Clients see their connections drop and
+    /// connects refused until the server is back.
+    pub async fn restart(&mut self, crash: bool) -> Result<(), Error> {
+        let started = Instant::now();
+        if crash {
+            self.process.kill().await;
+        } else {
+            self.process.stop(STOP_GRACE).await;
+        }
+        self.process = spawn_server(self.dir.path(), self.port, self.peer_ip, self.durable)?;
+        self.wait_ready().await?;
+        tracing::info!(
+            "restarted MariaDB on 127.0.0.1:{} in {:.1}s",
+            self.port,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
     /// Shuts the server down cleanly and deletes its directory.
     pub async fn stop(self) {
         let MariaDb {
@@ -307,6 +310,50 @@ impl MariaDb {
         }
         tracing::info!("stopped MariaDB on 127.0.0.1:{port}");
     }
+}
+
+/// Starts `mariadbd` on the data directory under `dir` (already initialised).
+/// `durable`: every commit flushed to the log (a SIGKILL then loses nothing committed);
+/// otherwise once a second, which is faster and fine for data thrown away after a test.
+fn spawn_server(
+    dir: &Path,
+    port: u16,
+    peer_ip: Ipv4Addr,
+    durable: bool,
+) -> Result<ServerProcess, Error> {
+    let data = dir.join("data");
+    let log = dir.join("error.log");
+    let mut cmd = Command::new(binary("mariadbd", &["/usr/sbin", "/usr/bin"]));
+    cmd.arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--socket={}", dir.join("mariadb.sock").display()))
+        .arg(format!("--pid-file={}", dir.join("mariadb.pid").display()))
+        .arg(format!("--log-error={}", log.display()))
+        .arg(format!("--port={port}"))
+        // MariaDB 10.11 takes a list; loopback stays first for the kit's own clients.
+        .arg(if peer_ip.is_loopback() {
+            "--bind-address=127.0.0.1".to_string()
+        } else {
+            format!("--bind-address=127.0.0.1,{peer_ip}")
+        })
+        .arg("--skip-name-resolve")
+        .arg("--skip-log-bin")
+        .arg("--performance-schema=OFF")
+        .arg("--innodb-buffer-pool-size=64M")
+        .arg("--innodb-log-file-size=16M")
+        .arg(format!(
+            "--innodb-flush-log-at-trx-commit={}",
+            if durable { 1 } else { 0 }
+        ))
+        .arg("--innodb-doublewrite=0")
+        .arg("--character-set-server=utf8mb4")
+        .arg("--collation-server=utf8mb4_general_ci")
+        .arg("--max-connections=500");
+    if running_as_root() {
+        // mariadbd refuses to run as root unless told explicitly.
+        cmd.arg("--user=root");
+    }
+    ServerProcess::spawn(SERVER, cmd, &log, dir)
 }
 
 fn validate_identifier(name: &str) -> Result<(), Error> {

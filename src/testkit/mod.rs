@@ -17,6 +17,7 @@
 //! | `schema.rs` | [`SchemaVersion`], [`schema_sql`]: upstream DDL extracted from Maven Central sources jars into a user cache |
 //! | `process.rs` | process-group handling, the cleanup watchdog and graceful/forced stop shared by both servers |
 //! | `ports.rs` | picking a free loopback port |
+//! | `chaos/` | [`chaos`]: the chaos drill (`dsmaster chaos`): masters and workers as processes in namespaces, faults, the row check |
 //! | `netns.rs` | [`netns::TestNet`]: network namespaces for upstream's Java servers, so test traffic stays on loopback and links the kit made |
 //!
 //! Binaries come from Debian packages; `scripts/install-deps.sh` installs them.
@@ -34,6 +35,7 @@
 #![allow(clippy::disallowed_types)]
 
 pub mod api;
+pub mod chaos;
 pub mod cluster;
 pub mod fixtures;
 pub mod java;

@@ -38,16 +38,65 @@ pub struct WorkerEvent {
     pub result: bool,
 }
 
-type Events = Arc<Mutex<Vec<WorkerEvent>>>;
+/// What the stand-in saw, in memory and optionally in a file: a stand-in run as its own
+/// process (`dsmaster standin-worker`, used by the chaos drill) appends one line per event
+/// and flushes it at once, so the record survives a SIGKILL of the worker.
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<WorkerEvent>>,
+    file: Option<Mutex<std::fs::File>>,
+}
+
+type Events = Arc<Recorder>;
+
+/// One line of a record file: `<unix ms> <R|D> <process instance id> <task instance id>`,
+/// R when a request arrived, D when its result left.
+pub fn record_line(
+    unix_ms: i64,
+    result: bool,
+    process_instance_id: i32,
+    task_instance_id: i32,
+) -> String {
+    let kind = if result { 'D' } else { 'R' };
+    format!("{unix_ms} {kind} {process_instance_id} {task_instance_id}\n")
+}
+
+/// Parses a [`record_line`]; `None` for a torn or foreign line.
+pub fn parse_record_line(line: &str) -> Option<(i64, bool, i32, i32)> {
+    let mut parts = line.split_ascii_whitespace();
+    let at = parts.next()?.parse().ok()?;
+    let result = match parts.next()? {
+        "R" => false,
+        "D" => true,
+        _ => return None,
+    };
+    let process_instance_id = parts.next()?.parse().ok()?;
+    let task_instance_id = parts.next()?.parse().ok()?;
+    Some((at, result, process_instance_id, task_instance_id))
+}
 
 fn record(events: &Events, process_instance_id: i32, task_instance_id: i32, result: bool) {
-    if let Ok(mut e) = events.lock() {
+    if let Ok(mut e) = events.events.lock() {
         e.push(WorkerEvent {
             at: tokio::time::Instant::now(),
             process_instance_id,
             task_instance_id,
             result,
         });
+    }
+    if let Some(file) = &events.file {
+        use std::io::Write;
+        let line = record_line(
+            chrono::Utc::now().timestamp_millis(),
+            result,
+            process_instance_id,
+            task_instance_id,
+        );
+        if let Ok(mut f) = file.lock() {
+            if let Err(e) = f.write_all(line.as_bytes()) {
+                tracing::warn!(error = %e, "stand-in worker: cannot append to its record file");
+            }
+        }
     }
 }
 
@@ -94,6 +143,43 @@ impl StandInWorker {
         behaviour: Behaviour,
         resend_every: Duration,
     ) -> Result<StandInWorker, super::Error> {
+        Self::start_recording(
+            ip,
+            registry_options,
+            group,
+            link_options,
+            behaviour,
+            resend_every,
+            None,
+        )
+        .await
+    }
+
+    /// As [`StandInWorker::start_on`], also appending every event to `record` (see
+    /// [`record_line`]).
+    pub async fn start_recording(
+        ip: std::net::Ipv4Addr,
+        registry_options: &registry::Options,
+        group: &str,
+        link_options: LinkOptions,
+        behaviour: Behaviour,
+        resend_every: Duration,
+        record: Option<&std::path::Path>,
+    ) -> Result<StandInWorker, super::Error> {
+        let file = match record {
+            Some(path) => Some(Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| super::Error::io(format!("opening {}", path.display()), e))?,
+            )),
+            None => None,
+        };
+        let events: Events = Arc::new(Recorder {
+            events: Mutex::default(),
+            file,
+        });
         let listener = tokio::net::TcpListener::bind((ip, 0)).await.map_err(|e| {
             super::Error::Fixture(format!("binding the stand-in worker on {ip}: {e}"))
         })?;
@@ -113,7 +199,6 @@ impl StandInWorker {
         ));
         let pending: Pending = Arc::default();
         let bindings: Bindings = Arc::default();
-        let events: Events = Arc::default();
         tokio::spawn(handle(
             rx,
             addr.clone(),
@@ -153,7 +238,17 @@ impl StandInWorker {
 
     /// Everything recorded so far (requests received, results sent).
     pub fn events(&self) -> Vec<WorkerEvent> {
-        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+        self.events
+            .events
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default()
+    }
+
+    /// Resolves when the stand-in's registry session is gone for good (its node is or will
+    /// be removed, and masters fail its tasks over).
+    pub async fn lost(&self) -> registry::LostReason {
+        self.registry.lost().await
     }
 
     /// Closes every connection (as a network blip would) and listens again on the same port.

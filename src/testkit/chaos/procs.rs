@@ -1,0 +1,394 @@
+//! The drill's own processes: each master (`dsmaster run`) and each stand-in worker
+//! (`dsmaster standin-worker`) is a child process in a network namespace of its own, so a
+//! fault hits exactly one of them: SIGKILL, SIGSTOP, or its link cut like a real partition.
+//! Every incarnation appends to the same log file; a worker's incarnation also names its
+//! record file, so a run is tied to the process that did it.
+
+use crate::testkit::netns::{PeerNs, TestNet};
+use crate::testkit::Error;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::Child;
+
+/// The line `dsmaster run` logs once it is registered and taking commands.
+const MASTER_SERVING: &str = "master registered and serving";
+/// The line `dsmaster standin-worker` prints once it is registered.
+pub const WORKER_SERVING: &str = "stand-in worker serving at";
+const START_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A signal the drill sends to one process.
+#[derive(Debug, Clone, Copy)]
+pub enum Sig {
+    Kill,
+    Stop,
+    Cont,
+}
+
+fn signal_pid(pid: u32, sig: Sig) -> bool {
+    let name = match sig {
+        Sig::Kill => "KILL",
+        Sig::Stop => "STOP",
+        Sig::Cont => "CONT",
+    };
+    std::process::Command::new("kill")
+        .args(["-s", name, &pid.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// One supervised child in its namespace.
+struct Supervised {
+    name: String,
+    ns: PeerNs,
+    binary: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+    child: Option<Child>,
+    /// Where the current incarnation's output starts in the log.
+    log_offset: u64,
+    incarnation: u32,
+}
+
+impl Supervised {
+    fn spawn(&mut self, extra: &[String]) -> Result<(), Error> {
+        self.incarnation += 1;
+        self.log_offset = std::fs::metadata(&self.log).map_or(0, |m| m.len());
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| Error::io(format!("opening {}", self.log.display()), e))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| Error::io("duplicating a log handle", e))?;
+        let mut cmd = self.ns.command(&self.binary);
+        cmd.args(&self.args)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true);
+        let child = cmd.spawn().map_err(|source| Error::Spawn {
+            binary: self.binary.display().to_string(),
+            source,
+        })?;
+        tracing::info!(name = self.name, incarnation = self.incarnation, pid = ?child.id(), "chaos: started");
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Whether the current incarnation is still alive (reaps it when not).
+    fn alive(&mut self) -> bool {
+        match &mut self.child {
+            Some(c) => match c.try_wait() {
+                Ok(None) => true,
+                Ok(Some(status)) => {
+                    tracing::info!(name = self.name, %status, "chaos: exited");
+                    self.child = None;
+                    false
+                }
+                Err(_) => false,
+            },
+            None => false,
+        }
+    }
+
+    fn signal(&self, sig: Sig) -> bool {
+        self.child
+            .as_ref()
+            .and_then(Child::id)
+            .is_some_and(|pid| signal_pid(pid, sig))
+    }
+
+    async fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if let Some(pid) = c.id() {
+                // A stopped process dies of SIGKILL too.
+                signal_pid(pid, Sig::Kill);
+            }
+            let _ = c.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(5), c.wait()).await;
+        }
+    }
+
+    /// Waits up to `within` for the current incarnation to exit by itself.
+    async fn wait_exit(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if !self.alive() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        !self.alive()
+    }
+
+    /// This incarnation's output so far.
+    fn current_log(&self) -> String {
+        let bytes = std::fs::read(&self.log).unwrap_or_default();
+        let from = usize::try_from(self.log_offset)
+            .unwrap_or(0)
+            .min(bytes.len());
+        String::from_utf8_lossy(&bytes[from..]).into_owned()
+    }
+
+    async fn wait_for_line(&mut self, line: &str) -> Result<String, Error> {
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            let text = self.current_log();
+            if let Some(at) = text.find(line) {
+                return Ok(text[at..].lines().next().unwrap_or_default().to_string());
+            }
+            if !self.alive() {
+                return Err(Error::Fixture(format!(
+                    "{} exited while starting:\n{}",
+                    self.name,
+                    tail(&text, 30)
+                )));
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Fixture(format!(
+                    "{} not serving after {START_DEADLINE:?}:\n{}",
+                    self.name,
+                    tail(&text, 30)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Copies the cluster's conf dir to `dir` for one process at `ip`: its own listen port and
+/// address, the drill's session timeout, and no Quartz member (the drill schedules nothing).
+pub fn conf_for(
+    cluster_conf: &Path,
+    dir: &Path,
+    ip: std::net::Ipv4Addr,
+    session_timeout: Duration,
+) -> Result<(), Error> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    let port = crate::testkit::free_port()?;
+    let entries = std::fs::read_dir(cluster_conf)
+        .map_err(|e| Error::io(format!("reading {}", cluster_conf.display()), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("reading the conf dir", e))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(entry.path())
+            .map_err(|e| Error::io(format!("reading {name}"), e))?;
+        let drop_keys: &[&str] = match name.as_str() {
+            "master.properties" => &["master.listen.port"],
+            "registry.properties" => &["registry.session.timeout.ms"],
+            "dsmaster.properties" => &[
+                "dsmaster.host",
+                "dsmaster.listen.host",
+                "dsmaster.schedule.enabled",
+            ],
+            _ => &[],
+        };
+        let mut out: String = text
+            .lines()
+            .filter(|l| !drop_keys.iter().any(|k| l.starts_with(k)))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        match name.as_str() {
+            "master.properties" => out.push_str(&format!("master.listen.port={port}\n")),
+            "registry.properties" => out.push_str(&format!(
+                "registry.session.timeout.ms={}\n",
+                session_timeout.as_millis()
+            )),
+            "dsmaster.properties" => out.push_str(&format!(
+                "dsmaster.host={ip}\ndsmaster.listen.host={ip}\ndsmaster.schedule.enabled=false\n"
+            )),
+            _ => {}
+        }
+        std::fs::write(dir.join(&name), out)
+            .map_err(|e| Error::io(format!("writing {name}"), e))?;
+    }
+    Ok(())
+}
+
+/// A master process.
+pub struct MasterProc {
+    inner: Supervised,
+    /// `ip:port`, as in `host` columns and `/nodes/master`.
+    pub addr: String,
+}
+
+impl MasterProc {
+    pub fn new(
+        net: &'static TestNet,
+        name: &str,
+        cluster_conf: &Path,
+        dir: &Path,
+        binary: &Path,
+        session_timeout: Duration,
+    ) -> Result<MasterProc, Error> {
+        let ns = net.peer(name)?;
+        let conf = dir.join("conf");
+        conf_for(cluster_conf, &conf, ns.ip(), session_timeout)?;
+        let options = crate::config::Options::load(&conf)
+            .map_err(|e| Error::Fixture(format!("{name} conf: {e}")))?;
+        let port = options.master.listen_port;
+        let addr = format!("{}:{port}", ns.ip());
+        Ok(MasterProc {
+            inner: Supervised {
+                name: name.to_string(),
+                ns,
+                binary: binary.to_path_buf(),
+                args: vec![
+                    "run".into(),
+                    "--conf-dir".into(),
+                    conf.display().to_string(),
+                ],
+                log: dir.join("master.log"),
+                child: None,
+                log_offset: 0,
+                incarnation: 0,
+            },
+            addr,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Starts an incarnation without waiting for it to serve.
+    pub fn spawn(&mut self) -> Result<(), Error> {
+        self.inner.spawn(&[])
+    }
+
+    pub async fn wait_serving(&mut self) -> Result<(), Error> {
+        self.inner.wait_for_line(MASTER_SERVING).await.map(|_| ())
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.inner.alive()
+    }
+
+    pub fn signal(&self, sig: Sig) -> bool {
+        self.inner.signal(sig)
+    }
+
+    pub async fn kill(&mut self) {
+        self.inner.kill().await;
+    }
+
+    pub async fn wait_exit(&mut self, within: Duration) -> bool {
+        self.inner.wait_exit(within).await
+    }
+
+    pub fn current_log(&self) -> String {
+        self.inner.current_log()
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.inner.log
+    }
+}
+
+/// A stand-in worker process that records what it ran.
+pub struct WorkerProc {
+    inner: Supervised,
+    records: PathBuf,
+    /// `ip:port` of the current incarnation.
+    pub addr: Option<String>,
+}
+
+impl WorkerProc {
+    pub fn new(
+        net: &'static TestNet,
+        name: &str,
+        cluster_conf: &Path,
+        dir: &Path,
+        binary: &Path,
+        session_timeout: Duration,
+        resend_every: Duration,
+    ) -> Result<WorkerProc, Error> {
+        let ns = net.peer(name)?;
+        let conf = dir.join("conf");
+        conf_for(cluster_conf, &conf, ns.ip(), session_timeout)?;
+        let records = dir.join("records");
+        std::fs::create_dir_all(&records)
+            .map_err(|e| Error::io(format!("creating {}", records.display()), e))?;
+        let ip = ns.ip().to_string();
+        Ok(WorkerProc {
+            inner: Supervised {
+                name: name.to_string(),
+                ns,
+                binary: binary.to_path_buf(),
+                args: vec![
+                    "standin-worker".into(),
+                    "--conf-dir".into(),
+                    conf.display().to_string(),
+                    "--ip".into(),
+                    ip,
+                    "--resend-ms".into(),
+                    resend_every.as_millis().to_string(),
+                ],
+                log: dir.join("worker.log"),
+                child: None,
+                log_offset: 0,
+                incarnation: 0,
+            },
+            records,
+            addr: None,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The current incarnation's id: `<name>-<n>`, also its record file's stem.
+    pub fn incarnation_id(&self) -> String {
+        format!("{}-{}", self.inner.name, self.inner.incarnation)
+    }
+
+    /// Where every incarnation's record file is.
+    pub fn records_dir(&self) -> &Path {
+        &self.records
+    }
+
+    /// Starts an incarnation and waits until it is registered.
+    pub async fn start(&mut self) -> Result<(), Error> {
+        let record = self.records.join(format!(
+            "{}-{}.rec",
+            self.inner.name,
+            self.inner.incarnation + 1
+        ));
+        self.inner
+            .spawn(&["--record".into(), record.display().to_string()])?;
+        let line = self.inner.wait_for_line(WORKER_SERVING).await?;
+        self.addr = line.split_whitespace().last().map(str::to_string);
+        Ok(())
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.inner.alive()
+    }
+
+    pub async fn kill(&mut self) {
+        self.inner.kill().await;
+    }
+
+    /// Cuts the worker's link: its connections to masters and ZooKeeper stall.
+    pub fn cut(&self) -> Result<(), Error> {
+        self.inner.ns.cut()
+    }
+
+    pub fn heal(&self) -> Result<(), Error> {
+        self.inner.ns.heal()
+    }
+}

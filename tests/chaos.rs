@@ -1,0 +1,28 @@
+//! The chaos drill, short: every fault kind once, on two `dsmaster run` processes and two
+//! stand-in worker processes in network namespaces, with 30 workflows a round and a 5 s
+//! session. Every workflow must succeed, no task may run twice (counted from the workers'
+//! own records) except on a worker the round killed or cut off, nothing may be left open.
+//! `dsmaster chaos` runs the long version (see RELIABILITY.md).
+
+use dsmaster::testkit::chaos::{self, Options};
+use dsmaster::testkit::cluster::init_test_logging;
+use dsmaster::testkit::netns::skip_java_peer_test;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_once_leaves_every_workflow_succeeded_and_no_task_run_twice() {
+    init_test_logging();
+    if skip_java_peer_test("chaos (needs network namespaces)") {
+        return;
+    }
+    let mut options = Options::new(PathBuf::from(env!("CARGO_BIN_EXE_dsmaster")));
+    options.workflows = 30;
+    options.spread = Duration::from_secs(10);
+    options.session_timeout = Duration::from_secs(5);
+    options.stuck_after = Duration::from_secs(90);
+    options.seed = 7;
+    let report = chaos::run(&options).await.expect("the drill runs");
+    eprintln!("{}", report.table());
+    assert!(report.clean(), "{}\n{}", report.table(), report.problems());
+}
