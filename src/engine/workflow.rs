@@ -71,6 +71,21 @@ pub enum Event {
 /// (`worker.retry.report.task.statues.interval`, 10 s).
 pub(crate) const REBIND_CONFIRM_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How long a task taken over queued, with no worker in its row, waits for a worker to claim
+/// it before it is dispatched: one 2.0.5 worker resend period (10 s) and a margin. A Java
+/// master records the worker only when the ACK comes back, so a row it had sent but whose
+/// ACK it never wrote looks exactly like a row still in its queue.
+pub(crate) const UNRECORDED_CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(12);
+
+/// What becomes of a task taken over without proof that a worker has it, if none reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unreported {
+    /// Rebound to the worker its row names: run it again (NEED_FAULT_TOLERANCE, new row).
+    RunAgain,
+    /// Asked every worker of its group: it was never sent, so dispatch this row.
+    Dispatch,
+}
+
 /// What every workflow actor shares with the rest of the master.
 #[derive(Clone)]
 pub(crate) struct Runtime {
@@ -155,8 +170,8 @@ pub(crate) struct Workflow {
     active: HashSet<i32>,
     /// Failed task rows waiting for their retry deadline (they keep the instance running).
     retrying: HashSet<i32>,
-    /// Tasks taken over dispatched but unacknowledged, until their worker reports.
-    unconfirmed: HashSet<i32>,
+    /// Tasks taken over without an acknowledgement, until a worker reports.
+    unconfirmed: HashMap<i32, Unreported>,
     /// Nodes a CONDITIONS outcome rules out (never get task instances, never fail).
     skipped: HashSet<i64>,
     /// Dispatched tasks whose host and submit_time are in memory but not yet in the row.
@@ -214,7 +229,7 @@ impl Workflow {
             failed: HashSet::new(),
             active: HashSet::new(),
             retrying: HashSet::new(),
-            unconfirmed: HashSet::new(),
+            unconfirmed: HashMap::new(),
             skipped: HashSet::new(),
             unwritten_dispatch: HashSet::new(),
             tenant: None,
@@ -615,7 +630,16 @@ impl Workflow {
                 ExecutionStatus::SUBMITTED_SUCCESS if self.dispatched_to_live_worker(&t) => {
                     info!(task_instance_id = t.id, host = ?t.host, "task dispatched by the previous owner; rebinding instead of dispatching again");
                     self.rebind_on_resume(&t).await;
-                    self.expect_report(t.id);
+                    self.expect_report(t.id, Unreported::RunAgain, REBIND_CONFIRM_WAIT);
+                }
+                // Queued by the previous owner with no worker recorded: a Java master writes
+                // the worker only with its ACK, so it may have sent the task all the same.
+                // Every live worker of the group is pointed here; one that has the task resends
+                // its ACK within a resend period, else the row is dispatched.
+                ExecutionStatus::SUBMITTED_SUCCESS if self.maybe_sent_unrecorded(&t) => {
+                    info!(task_instance_id = t.id, "task queued by the previous owner without a worker; asking the workers before dispatching it");
+                    self.ask_workers(&t).await;
+                    self.expect_report(t.id, Unreported::Dispatch, UNRECORDED_CLAIM_WAIT);
                 }
                 _ => redispatch.push(t.id),
             }
@@ -670,17 +694,51 @@ impl Workflow {
     /// (then fenced) never sent. Unless the worker reports (its ACK is resent every 10 s by a
     /// 2.0.5 worker once the host update points it here) within [`REBIND_CONFIRM_WAIT`], the
     /// task is run again on a new row.
-    fn expect_report(&mut self, id: i32) {
-        self.unconfirmed.insert(id);
+    fn expect_report(&mut self, id: i32, otherwise: Unreported, wait: std::time::Duration) {
+        self.unconfirmed.insert(id, otherwise);
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(REBIND_CONFIRM_WAIT).await;
+            tokio::time::sleep(wait).await;
             let _ = tx.send(Event::RebindCheck(id)).await;
         });
     }
 
+    /// A failed-over instance's queued worker task whose row names no worker (see
+    /// [`UNRECORDED_CLAIM_WAIT`]).
+    fn maybe_sent_unrecorded(&self, t: &TaskInstance) -> bool {
+        self.instance.command_type
+            == Some(crate::model::CommandType::RECOVER_TOLERANCE_FAULT_PROCESS)
+            && !crate::model::is_master_side_task(&t.task_type)
+            && t.host.as_deref().map_or(true, str::is_empty)
+    }
+
+    /// PROCESS_HOST_UPDATE for `t` to every live worker of its group: the one that has it
+    /// (if any) sends its ACK and result here from now on; the others only note the address.
+    async fn ask_workers(&mut self, t: &TaskInstance) {
+        self.active.insert(t.id);
+        let group = t.worker_group.clone().unwrap_or_else(|| "default".into());
+        let workers: Vec<String> = self
+            .workers
+            .borrow()
+            .get(&group)
+            .map(|g| g.keys().cloned().collect())
+            .unwrap_or_default();
+        for host in workers {
+            let update = Command::HostUpdate(crate::protocol::HostUpdateCommand {
+                task_instance_id: t.id,
+                process_host: Some(self.host.clone()),
+            });
+            if let Err(e) = self.dispatcher.send_to(&host, update).await {
+                debug!(task_instance_id = t.id, %host, error = %e, "host update not delivered");
+            }
+        }
+    }
+
     async fn on_rebind_check(&mut self, id: i32) -> Result<(), String> {
-        if !self.unconfirmed.remove(&id) || !self.active.contains(&id) {
+        let Some(otherwise) = self.unconfirmed.remove(&id) else {
+            return Ok(());
+        };
+        if !self.active.contains(&id) {
             return Ok(());
         }
         let Some(task) = self.tasks.get(&id) else {
@@ -688,6 +746,10 @@ impl Workflow {
         };
         if task.state != Some(ExecutionStatus::SUBMITTED_SUCCESS) {
             return Ok(());
+        }
+        if otherwise == Unreported::Dispatch {
+            info!(task_instance_id = id, wait = ?UNRECORDED_CLAIM_WAIT, "no worker claimed the queued task; dispatching it");
+            return self.dispatch_task(id).await;
         }
         warn!(task_instance_id = id, host = ?task.host, wait = ?REBIND_CONFIRM_WAIT, "a task taken over unacknowledged never reported from its worker; running it again");
         // As for a task whose worker vanished: NEED_FAULT_TOLERANCE, then a new attempt.
