@@ -66,6 +66,10 @@ enum Cmd {
         /// zk-restarted.
         #[arg(long = "fault")]
         faults: Vec<dsmaster::testkit::chaos::Fault>,
+        /// The two masters: dsmaster,dsmaster (default), dsmaster,java (a mixed cluster, as
+        /// in a migration) or java,java (upstream alone, the bar).
+        #[arg(long, value_delimiter = ',', default_value = "dsmaster,dsmaster")]
+        masters: Vec<dsmaster::testkit::chaos::MasterKind>,
         /// Seconds over which each round's workflows are started.
         #[arg(long, default_value_t = 20)]
         spread_secs: u64,
@@ -170,6 +174,7 @@ async fn main() -> anyhow::Result<()> {
             rounds,
             workflows,
             faults,
+            masters,
             spread_secs,
             session_timeout_ms,
             seed,
@@ -180,6 +185,10 @@ async fn main() -> anyhow::Result<()> {
             options.rounds_per_fault = rounds;
             options.workflows = workflows;
             options.spread = std::time::Duration::from_secs(spread_secs);
+            options.masters = match masters[..] {
+                [a, b] => [a, b],
+                _ => anyhow::bail!("--masters takes two kinds, e.g. dsmaster,java"),
+            };
             if !faults.is_empty() {
                 options.faults = faults;
             }

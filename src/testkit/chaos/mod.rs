@@ -16,6 +16,7 @@ pub mod check;
 pub mod procs;
 
 use self::check::RoundCheck;
+pub use self::procs::MasterKind;
 use self::procs::{MasterProc, Sig, WorkerProc};
 use super::cluster::LocalCluster;
 use super::fixtures::ImportedWorkflow;
@@ -99,6 +100,8 @@ impl FromStr for Fault {
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// What the two masters are: both dsmaster, mixed (the migration), or both Java (the bar).
+    pub masters: [MasterKind; 2],
     /// Rounds of each fault; the faults take turns.
     pub rounds_per_fault: usize,
     pub faults: Vec<Fault>,
@@ -122,6 +125,7 @@ pub struct Options {
 impl Options {
     pub fn new(binary: PathBuf) -> Options {
         Options {
+            masters: [MasterKind::Dsmaster; 2],
             rounds_per_fault: 1,
             faults: Fault::ALL.to_vec(),
             workflows: 200,
@@ -139,6 +143,8 @@ impl Options {
 #[derive(Debug, Clone)]
 pub struct Round {
     pub fault: Fault,
+    /// The fault and, in a mixed cluster, the kind of master it hit (`master-down [java]`).
+    pub label: String,
     pub check: RoundCheck,
     /// From the heal (the restart, SIGCONT, link up, server ready) to every instance final.
     pub heal_to_final: Option<Duration>,
@@ -171,11 +177,15 @@ impl Report {
             "| fault | rounds | workflows started (+ unconfirmed) | SUCCESS | other final | stuck | lost | executed twice | re-run after worker loss | open task rows under final instances | commands left | error commands | heal to all final p50 / max |\n\
              |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
         );
-        let mut faults: Vec<Fault> = self.rounds.iter().map(|r| r.fault).collect();
-        faults.sort();
-        faults.dedup();
-        for fault in faults {
-            let rounds: Vec<&Round> = self.rounds.iter().filter(|r| r.fault == fault).collect();
+        let mut labels: Vec<(Fault, &str)> = self
+            .rounds
+            .iter()
+            .map(|r| (r.fault, r.label.as_str()))
+            .collect();
+        labels.sort();
+        labels.dedup();
+        for (_, label) in labels {
+            let rounds: Vec<&Round> = self.rounds.iter().filter(|r| r.label == label).collect();
             let sum = |f: &dyn Fn(&RoundCheck) -> usize| -> usize {
                 rounds.iter().map(|r| f(&r.check)).sum()
             };
@@ -193,7 +203,7 @@ impl Report {
                 sum(&|c| c.expected).to_string()
             };
             out.push_str(&format!(
-                "| {fault} | {} | {started} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} |\n",
+                "| {label} | {} | {started} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} |\n",
                 rounds.len(),
                 sum(&|c| c.success),
                 sum(&|c| c.other_final.len()),
@@ -219,7 +229,7 @@ impl Report {
             if r.clean() {
                 continue;
             }
-            out.push_str(&format!("round {} ({}):\n", i + 1, r.fault));
+            out.push_str(&format!("round {} ({}):\n", i + 1, r.label));
             for n in &r.notes {
                 out.push_str(&format!("  note: {n}\n"));
             }
@@ -308,16 +318,17 @@ pub async fn run(opts: &Options) -> Result<Report, Error> {
         workflows.extend(cluster.import(&fixtures_dir.join(f)).await?);
     }
     let mut masters = Vec::new();
-    for name in ["master-a", "master-b"] {
+    for (name, kind) in ["master-a", "master-b"].into_iter().zip(opts.masters) {
         let mut m = MasterProc::new(
             net,
+            kind,
             name,
             cluster.conf_dir.path(),
             &dir.path().join(name),
             &opts.binary,
             opts.session_timeout,
         )?;
-        m.spawn()?;
+        m.spawn(&cluster).await?;
         m.wait_serving().await?;
         masters.push(m);
     }
@@ -350,8 +361,9 @@ pub async fn run(opts: &Options) -> Result<Report, Error> {
         let fault = opts.faults[i % opts.faults.len()];
         let round = drill.round(fault).await?;
         eprintln!(
-            "chaos round {}/{total} {fault}: {} of {} SUCCESS, {} twice, {} re-run after worker loss, heal to final {}",
+            "chaos round {}/{total} {}: {} of {} SUCCESS, {} twice, {} re-run after worker loss, heal to final {}",
             i + 1,
+            round.label,
             round.check.success,
             round.check.expected,
             round.check.twice.len(),
@@ -371,7 +383,7 @@ impl Drill {
     async fn supervise(&mut self, held: Option<usize>, wait: bool) -> Result<(), Error> {
         for (i, m) in self.masters.iter_mut().enumerate() {
             if Some(i) != held && !m.alive() {
-                m.spawn()?;
+                m.spawn(&self.cluster).await?;
                 if wait {
                     m.wait_serving().await?;
                 }
@@ -423,7 +435,7 @@ impl Drill {
             Fault::MasterKillRestart => {
                 self.masters[m].kill().await;
                 tokio::time::sleep(Duration::from_secs(2)).await;
-                self.masters[m].spawn()?;
+                self.masters[m].spawn(&self.cluster).await?;
             }
             Fault::MasterFrozen => {
                 if !self.masters[m].signal(Sig::Stop) {
@@ -502,11 +514,21 @@ impl Drill {
         )
         .await?;
         if let Some(m) = held {
-            self.masters[m].spawn()?;
+            self.masters[m].spawn(&self.cluster).await?;
             self.masters[m].wait_serving().await?;
         }
+        let label = if self.opts.masters[0] != self.opts.masters[1]
+            && matches!(
+                fault,
+                Fault::MasterKillRestart | Fault::MasterFrozen | Fault::MasterDown
+            ) {
+            format!("{fault} [{}]", self.masters[m].kind().name())
+        } else {
+            fault.to_string()
+        };
         Ok(Round {
             fault,
+            label,
             check,
             heal_to_final,
             notes,

@@ -116,18 +116,6 @@ impl Supervised {
         }
     }
 
-    /// Waits up to `within` for the current incarnation to exit by itself.
-    async fn wait_exit(&mut self, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if !self.alive() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        !self.alive()
-    }
-
     /// This incarnation's output so far.
     fn current_log(&self) -> String {
         let bytes = std::fs::read(&self.log).unwrap_or_default();
@@ -218,22 +206,75 @@ pub fn conf_for(
     Ok(())
 }
 
-/// A master process.
+/// Which master a drill slot runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MasterKind {
+    /// `dsmaster run`.
+    Dsmaster,
+    /// Upstream's Java master (the 2.0.3 server jar over the 2.0.5 libraries, see
+    /// compat/upstream), in a fresh namespace at each start.
+    Java,
+}
+
+impl MasterKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            MasterKind::Dsmaster => "dsmaster",
+            MasterKind::Java => "java",
+        }
+    }
+}
+
+impl std::str::FromStr for MasterKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<MasterKind, String> {
+        match s {
+            "dsmaster" => Ok(MasterKind::Dsmaster),
+            "java" => Ok(MasterKind::Java),
+            _ => Err(format!("unknown master kind {s:?}; dsmaster or java")),
+        }
+    }
+}
+
+// Two of these exist per drill: their size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Body {
+    Ours(Supervised),
+    Java {
+        session_timeout: Duration,
+        current: Option<crate::testkit::java::JavaMaster>,
+    },
+}
+
+/// A master process of either kind.
 pub struct MasterProc {
-    inner: Supervised,
-    /// `ip:port`, as in `host` columns and `/nodes/master`.
+    name: String,
+    body: Body,
+    /// `ip:port`, as in `host` columns and `/nodes/master` (a Java master's changes with
+    /// each start: every start gets a fresh namespace).
     pub addr: String,
 }
 
 impl MasterProc {
     pub fn new(
         net: &'static TestNet,
+        kind: MasterKind,
         name: &str,
         cluster_conf: &Path,
         dir: &Path,
         binary: &Path,
         session_timeout: Duration,
     ) -> Result<MasterProc, Error> {
+        if kind == MasterKind::Java {
+            return Ok(MasterProc {
+                name: name.to_string(),
+                body: Body::Java {
+                    session_timeout,
+                    current: None,
+                },
+                addr: String::new(),
+            });
+        }
         let ns = net.peer(name)?;
         let conf = dir.join("conf");
         conf_for(cluster_conf, &conf, ns.ip(), session_timeout)?;
@@ -242,7 +283,8 @@ impl MasterProc {
         let port = options.master.listen_port;
         let addr = format!("{}:{port}", ns.ip());
         Ok(MasterProc {
-            inner: Supervised {
+            name: name.to_string(),
+            body: Body::Ours(Supervised {
                 name: name.to_string(),
                 ns,
                 binary: binary.to_path_buf(),
@@ -255,46 +297,103 @@ impl MasterProc {
                 child: None,
                 log_offset: 0,
                 incarnation: 0,
-            },
+            }),
             addr,
         })
     }
 
     pub fn name(&self) -> &str {
-        &self.inner.name
+        &self.name
     }
 
-    /// Starts an incarnation without waiting for it to serve.
-    pub fn spawn(&mut self) -> Result<(), Error> {
-        self.inner.spawn(&[])
+    pub fn kind(&self) -> MasterKind {
+        match self.body {
+            Body::Ours(_) => MasterKind::Dsmaster,
+            Body::Java { .. } => MasterKind::Java,
+        }
+    }
+
+    /// Starts an incarnation: ours without waiting for it to serve, a Java master until it
+    /// is registered.
+    pub async fn spawn(
+        &mut self,
+        cluster: &crate::testkit::cluster::LocalCluster,
+    ) -> Result<(), Error> {
+        match &mut self.body {
+            Body::Ours(s) => s.spawn(&[]),
+            Body::Java {
+                session_timeout,
+                current,
+            } => {
+                let m = crate::testkit::java::JavaMaster::start_with_session(
+                    cluster,
+                    "2.0.5",
+                    *session_timeout,
+                )
+                .await?;
+                self.addr = m.addr().to_string();
+                tracing::info!(
+                    name = self.name,
+                    addr = self.addr,
+                    "chaos: Java master started"
+                );
+                *current = Some(m);
+                Ok(())
+            }
+        }
     }
 
     pub async fn wait_serving(&mut self) -> Result<(), Error> {
-        self.inner.wait_for_line(MASTER_SERVING).await.map(|_| ())
+        match &mut self.body {
+            Body::Ours(s) => s.wait_for_line(MASTER_SERVING).await.map(|_| ()),
+            Body::Java { .. } => Ok(()),
+        }
     }
 
     pub fn alive(&mut self) -> bool {
-        self.inner.alive()
+        match &mut self.body {
+            Body::Ours(s) => s.alive(),
+            Body::Java { current, .. } => {
+                if current.as_mut().is_some_and(|m| m.exited()) {
+                    tracing::info!(name = self.name, "chaos: Java master exited");
+                    *current = None;
+                }
+                current.is_some()
+            }
+        }
     }
 
     pub fn signal(&self, sig: Sig) -> bool {
-        self.inner.signal(sig)
+        match &self.body {
+            Body::Ours(s) => s.signal(sig),
+            Body::Java { current, .. } => current
+                .as_ref()
+                .and_then(|m| m.pid())
+                .is_some_and(|pid| signal_pid(pid, sig)),
+        }
     }
 
     pub async fn kill(&mut self) {
-        self.inner.kill().await;
+        match &mut self.body {
+            Body::Ours(s) => s.kill().await,
+            Body::Java { current, .. } => {
+                if let Some(m) = current.take() {
+                    m.kill().await;
+                }
+            }
+        }
     }
 
+    /// Waits up to `within` for the current incarnation to exit by itself.
     pub async fn wait_exit(&mut self, within: Duration) -> bool {
-        self.inner.wait_exit(within).await
-    }
-
-    pub fn current_log(&self) -> String {
-        self.inner.current_log()
-    }
-
-    pub fn log_path(&self) -> &Path {
-        &self.inner.log
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if !self.alive() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        !self.alive()
     }
 }
 
