@@ -61,9 +61,11 @@ enum Cmd {
         /// Workflows started per round (3- and 5-task shell workflows, 1 s per task).
         #[arg(long, default_value_t = 200)]
         workflows: usize,
-        /// Faults to inject, in turn (default: all). One of master-kill-restart,
+        /// Faults to inject, in turn (default: all but replace). One of master-kill-restart,
         /// master-frozen, master-down, worker-killed, worker-cut, db-frozen, db-killed,
-        /// zk-restarted.
+        /// zk-restarted, and replace (stop one master with SIGTERM and start one of the other
+        /// kind in its place: with --masters java,java and 4 rounds, a migration and its
+        /// rollback).
         #[arg(long = "fault")]
         faults: Vec<dsmaster::testkit::chaos::Fault>,
         /// The two masters: dsmaster,dsmaster (default), dsmaster,java (a mixed cluster, as

@@ -50,9 +50,14 @@ pub enum Fault {
     DbKilled,
     /// SIGKILL ZooKeeper and start it again on the same data.
     ZkRestarted,
+    /// An operator's migration step: stop one master the usual way (SIGTERM) and start a
+    /// master of the other kind in its place (Java to dsmaster, or back: a rollback). The
+    /// two masters are replaced in turn.
+    Replace,
 }
 
 impl Fault {
+    /// The faults `dsmaster chaos` runs by default ([`Fault::Replace`] is asked for).
     pub const ALL: [Fault; 8] = [
         Fault::MasterKillRestart,
         Fault::MasterFrozen,
@@ -74,6 +79,7 @@ impl Fault {
             Fault::DbFrozen => "db-frozen",
             Fault::DbKilled => "db-killed",
             Fault::ZkRestarted => "zk-restarted",
+            Fault::Replace => "replace",
         }
     }
 }
@@ -87,13 +93,11 @@ impl fmt::Display for Fault {
 impl FromStr for Fault {
     type Err = String;
     fn from_str(s: &str) -> Result<Fault, String> {
-        Fault::ALL
-            .into_iter()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
-                format!("unknown fault {s:?}; one of {}", names.join(", "))
-            })
+        let all = Fault::ALL.into_iter().chain([Fault::Replace]);
+        all.clone().find(|f| f.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = all.map(|f| f.name()).collect();
+            format!("unknown fault {s:?}; one of {}", names.join(", "))
+        })
     }
 }
 
@@ -298,6 +302,10 @@ struct Drill {
     workers: Vec<WorkerProc>,
     workflows: Vec<ImportedWorkflow>,
     rng: Rng,
+    /// The master the next [`Fault::Replace`] replaces, and how many replacements so far.
+    replaced: usize,
+    /// Master faults so far in a mixed cluster.
+    master_faults: usize,
     /// Kept so logs survive for a failing run (removed on success).
     dir: tempfile::TempDir,
 }
@@ -353,6 +361,8 @@ pub async fn run(opts: &Options) -> Result<Report, Error> {
         workers,
         workflows,
         rng: Rng(opts.seed),
+        replaced: 0,
+        master_faults: 0,
         dir,
     };
     let mut report = Report::default();
@@ -428,7 +438,19 @@ impl Drill {
         let mut notes = Vec::new();
         let mut lost_workers = HashSet::new();
         let mut held = None;
-        let m = usize::try_from(self.rng.below(2)).unwrap_or(0);
+        let mut label = None;
+        // In a mixed cluster master faults alternate between the two kinds; otherwise the
+        // target is random.
+        let mut m = usize::try_from(self.rng.below(2)).unwrap_or(0);
+        if self.masters[0].kind() != self.masters[1].kind()
+            && matches!(
+                fault,
+                Fault::MasterKillRestart | Fault::MasterFrozen | Fault::MasterDown
+            )
+        {
+            m = self.master_faults % 2;
+            self.master_faults += 1;
+        }
         let w = usize::try_from(self.rng.below(2)).unwrap_or(0);
         let session = self.opts.session_timeout;
         match fault {
@@ -481,6 +503,35 @@ impl Drill {
             Fault::ZkRestarted => {
                 self.cluster.zookeeper.restart(true).await?;
             }
+            Fault::Replace => {
+                m = self.replaced % 2;
+                self.replaced += 1;
+                let old = self.masters[m].kind();
+                let new = match old {
+                    MasterKind::Dsmaster => MasterKind::Java,
+                    MasterKind::Java => MasterKind::Dsmaster,
+                };
+                label = Some(format!("replace [{} to {}]", old.name(), new.name()));
+                if !self.masters[m].terminate().await {
+                    notes.push(format!(
+                        "{} did not stop within 60 s of SIGTERM",
+                        self.masters[m].name()
+                    ));
+                }
+                let name = format!("master-{}{}", ["a", "b"][m], self.replaced);
+                let mut fresh = MasterProc::new(
+                    TestNet::shared()?,
+                    new,
+                    &name,
+                    self.cluster.conf_dir.path(),
+                    &self.dir.path().join(&name),
+                    &self.opts.binary,
+                    self.opts.session_timeout,
+                )?;
+                fresh.spawn(&self.cluster).await?;
+                fresh.wait_serving().await?;
+                self.masters[m] = fresh;
+            }
         }
         let healed = Instant::now();
         let (started, uncertain) = inserter
@@ -517,11 +568,14 @@ impl Drill {
             self.masters[m].spawn(&self.cluster).await?;
             self.masters[m].wait_serving().await?;
         }
-        let label = if self.opts.masters[0] != self.opts.masters[1]
+        let label = if let Some(label) = label {
+            label
+        } else if self.masters[0].kind() != self.masters[1].kind()
             && matches!(
                 fault,
                 Fault::MasterKillRestart | Fault::MasterFrozen | Fault::MasterDown
-            ) {
+            )
+        {
             format!("{fault} [{}]", self.masters[m].kind().name())
         } else {
             fault.to_string()

@@ -20,6 +20,8 @@ const START_DEADLINE: Duration = Duration::from_secs(60);
 /// A signal the drill sends to one process.
 #[derive(Debug, Clone, Copy)]
 pub enum Sig {
+    /// What an operator's stop script sends.
+    Term,
     Kill,
     Stop,
     Cont,
@@ -30,6 +32,7 @@ fn signal_pid(pid: u32, sig: Sig) -> bool {
         Sig::Kill => "KILL",
         Sig::Stop => "STOP",
         Sig::Cont => "CONT",
+        Sig::Term => "TERM",
     };
     std::process::Command::new("kill")
         .args(["-s", name, &pid.to_string()])
@@ -380,6 +383,28 @@ impl MasterProc {
                 if let Some(m) = current.take() {
                     m.kill().await;
                 }
+            }
+        }
+    }
+
+    /// Stops the master the operator's way (SIGTERM, as `dolphinscheduler-daemon.sh stop`
+    /// sends) and waits for it; SIGKILL after 60 s. Returns whether it exited by itself.
+    pub async fn terminate(&mut self) -> bool {
+        match &mut self.body {
+            Body::Ours(_) => {
+                self.signal(Sig::Term);
+                if self.wait_exit(Duration::from_secs(60)).await {
+                    true
+                } else {
+                    self.kill().await;
+                    false
+                }
+            }
+            Body::Java { current, .. } => {
+                if let Some(m) = current.take() {
+                    m.stop().await;
+                }
+                true
             }
         }
     }
