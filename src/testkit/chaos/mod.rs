@@ -154,6 +154,9 @@ pub struct Round {
     pub heal_to_final: Option<Duration>,
     /// Anything the driver noticed (a frozen master that did not exit, a target missing).
     pub notes: Vec<String>,
+    /// Process starts by the supervisor that failed and were tried again (the drill's own
+    /// trouble, not the masters': reported, not counted against the round).
+    pub failed_starts: Vec<String>,
 }
 
 impl Round {
@@ -230,12 +233,15 @@ impl Report {
         let mut out = String::new();
         for (i, r) in self.rounds.iter().enumerate() {
             let c = &r.check;
-            if r.clean() {
+            if r.clean() && r.failed_starts.is_empty() {
                 continue;
             }
             out.push_str(&format!("round {} ({}):\n", i + 1, r.label));
             for n in &r.notes {
                 out.push_str(&format!("  note: {n}\n"));
+            }
+            for f in &r.failed_starts {
+                out.push_str(&format!("  a start failed (retried): {f}\n"));
             }
             if c.instances != c.expected {
                 out.push_str(&format!(
@@ -306,8 +312,12 @@ struct Drill {
     replaced: usize,
     /// Master faults so far in a mixed cluster.
     master_faults: usize,
-    /// Kept so logs survive for a failing run (removed on success).
-    dir: tempfile::TempDir,
+    /// Where the processes' conf dirs, logs and records are.
+    root: PathBuf,
+    /// Removes [`Drill::root`] on drop; taken (and the directory kept) for a failing run.
+    guard: Option<tempfile::TempDir>,
+    /// Starts that failed (the supervisor tries again); reported with the round.
+    start_failures: Vec<String>,
 }
 
 /// Runs the drill; the report says what every round found. `Err` only when the drill itself
@@ -363,13 +373,28 @@ pub async fn run(opts: &Options) -> Result<Report, Error> {
         rng: Rng(opts.seed),
         replaced: 0,
         master_faults: 0,
-        dir,
+        root: dir.path().to_path_buf(),
+        guard: Some(dir),
+        start_failures: Vec::new(),
     };
     let mut report = Report::default();
     let total = opts.rounds_per_fault * opts.faults.len();
     for i in 0..total {
         let fault = opts.faults[i % opts.faults.len()];
-        let round = drill.round(fault).await?;
+        let round = match drill.round(fault).await {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(dir) = drill.guard.take() {
+                    let _ = dir.keep();
+                }
+                let kept = drill.root.display().to_string();
+                drill.finish(false).await;
+                return Err(Error::Fixture(format!(
+                    "chaos round {} ({fault}) could not run: {e} (logs kept in {kept})",
+                    i + 1
+                )));
+            }
+        };
         eprintln!(
             "chaos round {}/{total} {}: {} of {} SUCCESS, {} twice, {} re-run after worker loss, heal to final {}",
             i + 1,
@@ -390,19 +415,45 @@ pub async fn run(opts: &Options) -> Result<Report, Error> {
 
 impl Drill {
     /// Starts whatever is down (except `held`, a master a fault keeps down) and waits for it.
+    /// Starts whatever is down (except `held`). A start that fails is noted and tried again
+    /// at the next call; with `wait`, tries up to five times and then fails the drill.
     async fn supervise(&mut self, held: Option<usize>, wait: bool) -> Result<(), Error> {
-        for (i, m) in self.masters.iter_mut().enumerate() {
-            if Some(i) != held && !m.alive() {
-                m.spawn(&self.cluster).await?;
-                if wait {
-                    m.wait_serving().await?;
+        let attempts = if wait { 5 } else { 1 };
+        for attempt in 1..=attempts {
+            let mut failures = Vec::new();
+            for (i, m) in self.masters.iter_mut().enumerate() {
+                if Some(i) == held || m.alive() {
+                    continue;
+                }
+                let started = match m.spawn(&self.cluster).await {
+                    Ok(()) if wait => m.wait_serving().await,
+                    other => other,
+                };
+                if let Err(e) = started {
+                    failures.push(format!("{}: {e}", m.name()));
                 }
             }
-        }
-        for w in &mut self.workers {
-            if !w.alive() {
-                w.start().await?;
+            for w in &mut self.workers {
+                if !w.alive() {
+                    if let Err(e) = w.start().await {
+                        failures.push(format!("{}: {e}", w.name()));
+                    }
+                }
             }
+            if failures.is_empty() {
+                return Ok(());
+            }
+            for f in &failures {
+                tracing::warn!(attempt, "chaos: a start failed: {f}");
+            }
+            self.start_failures.extend(failures.iter().cloned());
+            if attempt == attempts && wait {
+                return Err(Error::Fixture(format!(
+                    "could not start: {}",
+                    failures.join("; ")
+                )));
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
         }
         Ok(())
     }
@@ -436,6 +487,10 @@ impl Drill {
         tokio::time::sleep(delay).await;
 
         let mut notes = Vec::new();
+        let mut restarts: Vec<String> = std::mem::take(&mut self.start_failures)
+            .into_iter()
+            .map(|f| format!("before the round: {f}"))
+            .collect();
         let mut lost_workers = HashSet::new();
         let mut held = None;
         let mut label = None;
@@ -524,7 +579,7 @@ impl Drill {
                     new,
                     &name,
                     self.cluster.conf_dir.path(),
-                    &self.dir.path().join(&name),
+                    &self.root.join(&name),
                     &self.opts.binary,
                     self.opts.session_timeout,
                 )?;
@@ -552,6 +607,11 @@ impl Drill {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+        restarts.extend(
+            std::mem::take(&mut self.start_failures)
+                .into_iter()
+                .map(|f| format!("during the round: {f}")),
+        );
         let mut conn = self.conn().await?;
         let dirs: Vec<&Path> = self.workers.iter().map(|w| w.records_dir()).collect();
         let check = check::check_round(
@@ -586,6 +646,7 @@ impl Drill {
             check,
             heal_to_final,
             notes,
+            failed_starts: restarts,
         })
     }
 
@@ -611,13 +672,15 @@ impl Drill {
         Ok(usize::try_from(total).unwrap_or(0) >= started && open == 0 && waiting == Some(0))
     }
 
-    /// Stops everything; keeps the logs (and says where) unless the run was clean.
+    /// Stops everything; keeps the logs (and says where) unless the run was clean and
+    /// `DSMASTER_CHAOS_KEEP=1` is not set.
     async fn finish(self, clean: bool) {
         let Drill {
             cluster,
             mut masters,
             mut workers,
-            dir,
+            guard,
+            root,
             ..
         } = self;
         for m in &mut masters {
@@ -626,9 +689,12 @@ impl Drill {
         for w in &mut workers {
             w.kill().await;
         }
-        if !clean {
-            let kept = dir.keep();
-            eprintln!("chaos: logs and worker records kept in {}", kept.display());
+        let asked = std::env::var("DSMASTER_CHAOS_KEEP").is_ok_and(|v| v == "1");
+        if !clean || asked {
+            if let Some(dir) = guard {
+                let _ = dir.keep();
+            }
+            eprintln!("chaos: logs and worker records kept in {}", root.display());
         }
         drop(masters);
         drop(workers);
@@ -685,16 +751,30 @@ pub async fn standin_worker_main(
         .map_err(|e| Error::Fixture(format!("loading {}: {e}", conf_dir.display())))?;
     let settings = crate::server::Settings::from_options(&options)
         .map_err(|e| Error::Fixture(format!("settings: {e}")))?;
-    let worker = super::worker::StandInWorker::start_recording(
-        ip,
-        &settings.registry,
-        "default",
-        settings.link.clone(),
-        super::worker::Behaviour::RunShell,
-        resend_every,
-        Some(record),
-    )
-    .await?;
+    // Started again right after its link came back, the first connection may not go
+    // through yet (a real worker's Curator client retries the same way).
+    let mut attempt = 0;
+    let worker = loop {
+        attempt += 1;
+        match super::worker::StandInWorker::start_recording(
+            ip,
+            &settings.registry,
+            "default",
+            settings.link.clone(),
+            super::worker::Behaviour::RunShell,
+            resend_every,
+            Some(record),
+        )
+        .await
+        {
+            Ok(w) => break w,
+            Err(e) if attempt < 10 => {
+                tracing::warn!(error = %e, attempt, "stand-in worker: start failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     println!("{} {}", procs::WORKER_SERVING, worker.addr());
     let reason = worker.lost().await;
     tracing::error!(%reason, "stand-in worker: registry session lost; exiting");

@@ -136,10 +136,13 @@ impl Supervised {
                 return Ok(text[at..].lines().next().unwrap_or_default().to_string());
             }
             if !self.alive() {
+                let whole = String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default())
+                    .into_owned();
                 return Err(Error::Fixture(format!(
-                    "{} exited while starting:\n{}",
+                    "{} exited while starting; the end of {}:\n{}",
                     self.name,
-                    tail(&text, 30)
+                    self.log.display(),
+                    tail(&whole, 30)
                 )));
             }
             if Instant::now() >= deadline {
@@ -154,8 +157,12 @@ impl Supervised {
     }
 }
 
+/// The last `lines` lines of `text`, leaving out backtrace frames (indented lines).
 fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
+    let all: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.trim().is_empty())
+        .collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
