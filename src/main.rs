@@ -100,6 +100,22 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum BenchCmd {
+    /// Failover time: a master running N workflows is killed; how long until the survivor
+    /// owns them all, and whether any task ran twice (needs root: processes in namespaces).
+    Failover {
+        /// Workflows running on the master that dies.
+        #[arg(long, default_value_t = 1000)]
+        instances: usize,
+        /// Seconds each workflow's first task runs.
+        #[arg(long, default_value_t = 60)]
+        task_secs: u64,
+        /// registry.session.timeout.ms of the masters and workers.
+        #[arg(long, default_value_t = 5000)]
+        session_timeout_ms: u64,
+        /// Run it with two Java masters instead (upstream, the bar).
+        #[arg(long)]
+        java: bool,
+    },
     /// Task-hop latency, throughput, command pickup, memory and CPU of our master on a private
     /// cluster, with stand-in workers that answer at once.
     Chain {
@@ -222,6 +238,31 @@ async fn main() -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!(e))?;
             std::process::exit(code);
+        }
+        Cmd::Bench(BenchCmd::Failover {
+            instances,
+            task_secs,
+            session_timeout_ms,
+            java,
+        }) => {
+            use dsmaster::bench::failover;
+            use dsmaster::testkit::chaos::MasterKind;
+            let options = failover::Options {
+                instances,
+                task_secs,
+                session_timeout: std::time::Duration::from_millis(session_timeout_ms),
+                binary: std::env::current_exe().context("locating this executable")?,
+                masters: if java {
+                    MasterKind::Java
+                } else {
+                    MasterKind::Dsmaster
+                },
+            };
+            let report = failover::run(&options)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            report.print(&options);
+            Ok(())
         }
         Cmd::Bench(BenchCmd::Chain {
             tasks,

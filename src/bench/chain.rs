@@ -56,17 +56,27 @@ pub struct Report {
     pub master_cpu_s: f64,
 }
 
-/// Writes a chain workflow in the API server's export format.
+/// Writes a chain workflow of `tasks` tasks that do nothing, in the API server's export format.
 pub fn write_chain_fixture(path: &Path, tasks: usize, definition_code: i64) -> std::io::Result<()> {
+    write_script_fixture(path, &vec!["true"; tasks], definition_code)
+}
+
+/// Writes a chain workflow of shell tasks running `scripts` in order.
+pub fn write_script_fixture(
+    path: &Path,
+    scripts: &[&str],
+    definition_code: i64,
+) -> std::io::Result<()> {
+    let tasks = scripts.len();
     let project = 4_200_000_000_001i64;
     let code = |i: usize| 4_500_000_000_000i64 + i as i64;
     let mut defs = Vec::new();
     let mut rels = Vec::new();
-    for i in 0..tasks {
+    for (i, script) in scripts.iter().enumerate() {
         defs.push(serde_json::json!({
             "code": code(i), "name": format!("t{i:04}"), "version": 1, "projectCode": project, "userId": 1,
             "taskType": "SHELL",
-            "taskParams": {"resourceList": [], "localParams": [], "rawScript": "true", "dependence": {},
+            "taskParams": {"resourceList": [], "localParams": [], "rawScript": script, "dependence": {},
                            "conditionResult": {"successNode": [""], "failedNode": [""]}, "waitStartTimeout": {}, "switchResult": {}},
             "flag": "YES", "taskPriority": "MEDIUM", "workerGroup": "default", "environmentCode": -1,
             "failRetryTimes": 0, "failRetryInterval": 1, "timeoutFlag": "CLOSE", "timeout": 0, "delayTime": 0, "resourceIds": ""

@@ -5,3 +5,4 @@
 #![allow(clippy::disallowed_types)]
 
 pub mod chain;
+pub mod failover;
