@@ -948,6 +948,31 @@ fn disconnect_grace(connection_timeout: Duration, session_timeout: Duration) -> 
     ))
 }
 
+/// When a disconnection that began at `since` makes the session count as lost.
+///
+/// A master (armed fence) knows when its session was last proven alive: a request sent at
+/// `P` was answered, so the server cannot expire the session before `P + timeout`, and peers
+/// cannot fail us over earlier. Writes and sends are held by the lease long before that, so
+/// the master waits until then: a ZooKeeper server that restarts within the session timeout
+/// (a rolling upgrade, a crash and restart) keeps the session and the master keeps working.
+/// A registration with nothing to fence (a worker, or a master before its node exists, whose
+/// writes the unarmed fence refuses anyway) gives up one session timeout after the
+/// disconnection, as Curator does.
+fn disconnect_deadline(
+    fence: &Fence,
+    since: tokio::time::Instant,
+    grace: Duration,
+    timeout: Duration,
+) -> tokio::time::Instant {
+    match (fence.lease(), fence.expires_at()) {
+        (Some(lease), Some(until)) if !lease.is_zero() && !fence.is_lost() => {
+            let proven = until.checked_sub(lease).unwrap_or(until);
+            (since + grace).max(proven + timeout)
+        }
+        _ => since + timeout,
+    }
+}
+
 /// Session monitor: maps client states onto [`LostReason`]s and wakes the heartbeat on
 /// reconnect.
 async fn watch_session(shared: Arc<Shared>, mut states: zk::StateWatcher) {
@@ -959,7 +984,7 @@ async fn watch_session(shared: Arc<Shared>, mut states: zk::StateWatcher) {
             None => states.changed().await,
             Some(since) => tokio::select! {
                 state = states.changed() => state,
-                _ = tokio::time::sleep_until(since + grace) => {
+                _ = tokio::time::sleep_until(disconnect_deadline(&shared.fence, since, grace, timeout)) => {
                     shared.signal_lost(LostReason::DisconnectedTooLong);
                     return;
                 }
@@ -967,12 +992,14 @@ async fn watch_session(shared: Arc<Shared>, mut states: zk::StateWatcher) {
         };
         match state {
             zk::SessionState::Disconnected => {
+                let since = *disconnected_at.get_or_insert_with(tokio::time::Instant::now);
+                let stop_in = disconnect_deadline(&shared.fence, since, grace, timeout)
+                    .saturating_duration_since(tokio::time::Instant::now());
                 tracing::warn!(
                     timeout_ms = timeout.as_millis() as u64,
-                    stop_in_ms = grace.as_millis() as u64,
+                    stop_in_ms = stop_in.as_millis() as u64,
                     "disconnected from ZooKeeper"
                 );
-                disconnected_at.get_or_insert_with(tokio::time::Instant::now);
             }
             zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
                 if disconnected_at.take().is_some() {
@@ -1247,6 +1274,29 @@ mod tests {
         ] {
             assert!(split_addr(bad).is_err(), "{bad}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_master_waits_for_its_last_proof_plus_the_timeout_before_it_gives_up() {
+        let timeout = Duration::from_secs(15);
+        let grace = disconnect_grace(Duration::from_millis(7500), timeout);
+        let proven = tokio::time::Instant::now();
+        let fence = Fence::for_session(timeout, proven);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let since = tokio::time::Instant::now();
+        // A ZooKeeper restart noticed at once: the session lives until proven + timeout.
+        assert_eq!(
+            disconnect_deadline(&fence, since, grace, timeout),
+            proven + timeout
+        );
+        // Nothing to fence (a worker): one session timeout, as Curator.
+        assert_eq!(
+            disconnect_deadline(&Fence::unarmed(), since, grace, timeout),
+            since + timeout
+        );
+        // A proof younger than the disconnection cannot shorten the grace either.
+        let late = Fence::for_session(timeout, since + Duration::from_secs(10));
+        assert!(disconnect_deadline(&late, since, grace, timeout) >= since + grace);
     }
 
     #[test]

@@ -154,7 +154,8 @@ pub struct Round {
     pub heal_to_final: Option<Duration>,
     /// Anything the driver noticed (a frozen master that did not exit, a target missing).
     pub notes: Vec<String>,
-    /// Process starts by the supervisor that failed and were tried again (the drill's own
+    /// What the supervisor saw: starts that failed and were tried again, workers that
+    /// exited though the fault was not aimed at them (the drill's and the stand-ins' own
     /// trouble, not the masters': reported, not counted against the round).
     pub failed_starts: Vec<String>,
 }
@@ -241,7 +242,7 @@ impl Report {
                 out.push_str(&format!("  note: {n}\n"));
             }
             for f in &r.failed_starts {
-                out.push_str(&format!("  a start failed (retried): {f}\n"));
+                out.push_str(&format!("  supervisor: {f}\n"));
             }
             if c.instances != c.expected {
                 out.push_str(&format!(
@@ -318,6 +319,9 @@ struct Drill {
     guard: Option<tempfile::TempDir>,
     /// Starts that failed (the supervisor tries again); reported with the round.
     start_failures: Vec<String>,
+    /// Worker incarnations found dead by the supervisor (a session lost to a fault that was
+    /// not aimed at them): their tasks are re-run, as upstream re-runs a dead worker's.
+    exited_workers: HashSet<String>,
 }
 
 /// Runs the drill; the report says what every round found. `Err` only when the drill itself
@@ -376,6 +380,7 @@ pub async fn run(opts: &Options) -> Result<Report, Error> {
         root: dir.path().to_path_buf(),
         guard: Some(dir),
         start_failures: Vec::new(),
+        exited_workers: HashSet::new(),
     };
     let mut report = Report::default();
     let total = opts.rounds_per_fault * opts.faults.len();
@@ -435,6 +440,7 @@ impl Drill {
             }
             for w in &mut self.workers {
                 if !w.alive() {
+                    self.exited_workers.insert(w.incarnation_id());
                     if let Err(e) = w.start().await {
                         failures.push(format!("{}: {e}", w.name()));
                     }
@@ -464,6 +470,7 @@ impl Drill {
 
     async fn round(&mut self, fault: Fault) -> Result<Round, Error> {
         self.supervise(None, true).await?;
+        self.exited_workers.clear();
         let mut conn = self.conn().await?;
         let first: Option<i32> = conn
             .query_first("SELECT COALESCE(MAX(id), 0) FROM t_ds_process_instance")
@@ -612,6 +619,21 @@ impl Drill {
                 .into_iter()
                 .map(|f| format!("during the round: {f}")),
         );
+        for w in self.workers.iter_mut() {
+            if !w.alive() {
+                self.exited_workers.insert(w.incarnation_id());
+            }
+        }
+        if !self.exited_workers.is_empty()
+            && !matches!(fault, Fault::WorkerKilled | Fault::WorkerCut)
+        {
+            let mut exited: Vec<&String> = self.exited_workers.iter().collect();
+            exited.sort();
+            restarts.push(format!(
+                "workers exited during the round (their tasks count as re-run after worker loss): {exited:?}"
+            ));
+        }
+        lost_workers.extend(self.exited_workers.iter().cloned());
         let mut conn = self.conn().await?;
         let dirs: Vec<&Path> = self.workers.iter().map(|w| w.records_dir()).collect();
         let check = check::check_round(
