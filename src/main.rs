@@ -62,7 +62,7 @@ enum Cmd {
         #[arg(long, default_value_t = 200)]
         workflows: usize,
         /// Faults to inject, in turn (default: all but replace). One of master-kill-restart,
-        /// master-frozen, master-down, worker-killed, worker-cut, db-frozen, db-killed,
+        /// master-frozen, master-down, master-cut, worker-killed, worker-cut, db-frozen, db-killed,
         /// zk-restarted, and replace (stop one master with SIGTERM and start one of the other
         /// kind in its place: with --masters java,java and 4 rounds, a migration and its
         /// rollback).

@@ -39,6 +39,9 @@ pub enum Fault {
     MasterFrozen,
     /// SIGKILL one master and keep it down for the rest of the round.
     MasterDown,
+    /// Cut one master's link past its session timeout, then heal it: the master is
+    /// partitioned from ZooKeeper, the database and the workers while it keeps running.
+    MasterCut,
     /// SIGKILL one worker, start a fresh one two seconds later.
     WorkerKilled,
     /// Cut one worker's link past the session timeout, then heal it (a real partition: the
@@ -58,10 +61,11 @@ pub enum Fault {
 
 impl Fault {
     /// The faults `dsmaster chaos` runs by default ([`Fault::Replace`] is asked for).
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 9] = [
         Fault::MasterKillRestart,
         Fault::MasterFrozen,
         Fault::MasterDown,
+        Fault::MasterCut,
         Fault::WorkerKilled,
         Fault::WorkerCut,
         Fault::DbFrozen,
@@ -74,6 +78,7 @@ impl Fault {
             Fault::MasterKillRestart => "master-kill-restart",
             Fault::MasterFrozen => "master-frozen",
             Fault::MasterDown => "master-down",
+            Fault::MasterCut => "master-cut",
             Fault::WorkerKilled => "worker-killed",
             Fault::WorkerCut => "worker-cut",
             Fault::DbFrozen => "db-frozen",
@@ -507,7 +512,10 @@ impl Drill {
         if self.masters[0].kind() != self.masters[1].kind()
             && matches!(
                 fault,
-                Fault::MasterKillRestart | Fault::MasterFrozen | Fault::MasterDown
+                Fault::MasterKillRestart
+                    | Fault::MasterFrozen
+                    | Fault::MasterDown
+                    | Fault::MasterCut
             )
         {
             m = self.master_faults % 2;
@@ -541,6 +549,11 @@ impl Drill {
             Fault::MasterDown => {
                 self.masters[m].kill().await;
                 held = Some(m);
+            }
+            Fault::MasterCut => {
+                self.masters[m].cut()?;
+                tokio::time::sleep(session + Duration::from_secs(3)).await;
+                self.masters[m].heal()?;
             }
             Fault::WorkerKilled => {
                 lost_workers.insert(self.workers[w].incarnation_id());
@@ -655,7 +668,10 @@ impl Drill {
         } else if self.masters[0].kind() != self.masters[1].kind()
             && matches!(
                 fault,
-                Fault::MasterKillRestart | Fault::MasterFrozen | Fault::MasterDown
+                Fault::MasterKillRestart
+                    | Fault::MasterFrozen
+                    | Fault::MasterDown
+                    | Fault::MasterCut
             )
         {
             format!("{fault} [{}]", self.masters[m].kind().name())

@@ -394,6 +394,29 @@ impl MasterProc {
         }
     }
 
+    /// Cuts the master's link (ZooKeeper, database and workers all unreachable: a partition
+    /// of this master alone); its process keeps running.
+    pub fn cut(&self) -> Result<(), Error> {
+        match &self.body {
+            Body::Ours(s) => s.ns.cut(),
+            Body::Java { current, .. } => match current {
+                Some(m) => m.namespace().cut(),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Undoes [`MasterProc::cut`].
+    pub fn heal(&self) -> Result<(), Error> {
+        match &self.body {
+            Body::Ours(s) => s.ns.heal(),
+            Body::Java { current, .. } => match current {
+                Some(m) => m.namespace().heal(),
+                None => Ok(()),
+            },
+        }
+    }
+
     /// Stops the master the operator's way (SIGTERM, as `dolphinscheduler-daemon.sh stop`
     /// sends) and waits for it; SIGKILL after 60 s. Returns whether it exited by itself.
     pub async fn terminate(&mut self) -> bool {
