@@ -74,7 +74,8 @@ type DbGroups = Arc<std::sync::RwLock<HashMap<String, Vec<String>>>>;
 
 /// Keeps the link to every worker we dispatched to alive: when one drops while the worker is
 /// still registered, it dials again (with back-off) and announces the new link, so owners of
-/// tasks on that worker can send PROCESS_HOST_UPDATE. A Java worker answers only on the
+/// tasks on that worker can send PROCESS_HOST_UPDATE. When the worker leaves the registry
+/// the link is reset, so nothing still queued for it arrives after its tasks were re-run. A Java worker answers only on the
 /// connection its task is bound to, so without this a result would wait on the worker until
 /// the next frame to it happened to reconnect (upstream leaves that gap open).
 #[derive(Clone)]
@@ -98,8 +99,23 @@ impl Keeper {
         let host = host.to_string();
         tokio::spawn(async move {
             let mut link = link;
+            let mut workers = keeper.workers.clone();
             loop {
-                link.closed().await;
+                tokio::select! {
+                    _ = link.closed() => {}
+                    gone = workers.wait_for(|m| !is_registered(m, &host)) => {
+                        if gone.is_ok() {
+                            // Its tasks are failed over and run elsewhere: a request still in
+                            // the socket (behind a partition) must never reach it later.
+                            tracing::info!(%host, "worker left the registry; its link is reset");
+                            link.abort();
+                        }
+                        if let Ok(mut w) = keeper.watched.lock() {
+                            w.remove(&host);
+                        }
+                        return;
+                    }
+                }
                 let mut pause = Duration::from_millis(200);
                 loop {
                     if !is_registered(&keeper.workers.borrow(), &host) {

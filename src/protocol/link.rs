@@ -136,6 +136,8 @@ struct Shared {
     capacity: usize,
     tx: mpsc::Sender<Frame>,
     closed: CancellationToken,
+    /// Set by [`Link::abort`]: the connection is reset, not closed in order.
+    aborted: std::sync::atomic::AtomicBool,
 }
 
 static LINK_IDS: AtomicU64 = AtomicU64::new(1);
@@ -206,6 +208,18 @@ impl Link {
     /// Closes the connection after flushing what is queued.
     pub fn close(&self) {
         self.shared.closed.cancel();
+    }
+
+    /// Resets the connection: nothing queued is sent, and whatever the kernel still holds
+    /// for the peer (frames not yet acknowledged, e.g. behind a partition) is discarded
+    /// instead of being delivered once the network comes back.
+    pub fn abort(&self) {
+        self.shared.aborted.store(true, Ordering::Release);
+        self.shared.closed.cancel();
+    }
+
+    fn is_aborted(&self) -> bool {
+        self.shared.aborted.load(Ordering::Acquire)
     }
 }
 
@@ -304,6 +318,7 @@ fn start_connection(
             capacity,
             tx,
             closed,
+            aborted: std::sync::atomic::AtomicBool::new(false),
         }),
     };
     let codec = FrameCodec::new(opts.dialect, opts.max_frame);
@@ -463,6 +478,10 @@ async fn write_loop(
         let result = tokio::select! {
             r = write_batch(&mut writer, batch) => r,
             _ = token.cancelled() => {
+                if link.is_aborted() {
+                    reset(&writer, &peer);
+                    return;
+                }
                 // Closing while a write is stuck: frames of this batch already encoded stay
                 // in the codec's buffer and are flushed below; the rest are dropped.
                 flush_queued(&mut writer, &mut rx, &peer, opts.fence.as_ref()).await;
@@ -479,8 +498,21 @@ async fn write_loop(
             }
         }
     }
+    if link.is_aborted() {
+        reset(&writer, &peer);
+        return;
+    }
     flush_queued(&mut writer, &mut rx, &peer, opts.fence.as_ref()).await;
     finish(&mut writer, &peer).await;
+}
+
+/// Makes the coming close a reset (SO_LINGER 0): the kernel drops what it has not delivered.
+fn reset(writer: &FramedWrite<OwnedWriteHalf, FrameCodec>, peer: &SocketAddr) {
+    let stream: &TcpStream = writer.get_ref().as_ref();
+    if let Err(e) = stream.set_zero_linger() {
+        tracing::debug!(%peer, error = %e, "could not make the close a reset");
+    }
+    tracing::debug!(%peer, "connection reset");
 }
 
 /// What Java clients write after a period without reads.
