@@ -12,12 +12,17 @@ use dsmaster::testkit::netns::skip_java_peer_test;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The drills take turns: each measures time-outs and session expiries on a two-core
+/// machine, and three at once would starve each other's masters.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_once_leaves_every_workflow_succeeded_and_no_task_run_twice() {
     init_test_logging();
     if skip_java_peer_test("chaos (needs network namespaces)") {
         return;
     }
+    let _turn = ONE_AT_A_TIME.lock().await;
     let mut options = Options::new(PathBuf::from(env!("CARGO_BIN_EXE_dsmaster")));
     options.workflows = 30;
     options.spread = Duration::from_secs(10);
@@ -48,6 +53,7 @@ async fn beside_the_java_master_each_finishes_the_others_workflows_and_a_migrati
     if skip_java_peer_test("chaos beside the Java master") {
         return;
     }
+    let _turn = ONE_AT_A_TIME.lock().await;
     // Ours killed (the Java master finishes our workflows), then the Java master killed.
     let mixed = chaos::run(&short(
         [MasterKind::Dsmaster, MasterKind::Java],
@@ -82,6 +88,7 @@ async fn a_partitioned_worker_never_gets_a_task_after_it_was_run_elsewhere() {
     if skip_java_peer_test("chaos worker partition") {
         return;
     }
+    let _turn = ONE_AT_A_TIME.lock().await;
     let mut options = short(
         [MasterKind::Dsmaster, MasterKind::Dsmaster],
         vec![Fault::WorkerCut],
