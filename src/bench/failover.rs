@@ -13,7 +13,7 @@
 //! Then every workflow must finish SUCCESS with each task run once, counted from the workers'
 //! own records.
 
-use crate::testkit::chaos::procs::{MasterKind, MasterProc, WorkerProc};
+use crate::testkit::chaos::procs::{MasterKind, MasterProc};
 use crate::testkit::cluster::LocalCluster;
 use crate::testkit::netns::TestNet;
 use crate::testkit::worker::parse_record_line;
@@ -137,21 +137,16 @@ async fn drive(
     let mut a = new_master("master-a")?;
     a.spawn(cluster).await.map_err(|e| e.to_string())?;
     a.wait_serving().await.map_err(|e| e.to_string())?;
-    let mut workers = Vec::new();
-    for name in ["worker-1", "worker-2"] {
-        let mut w = WorkerProc::new(
-            net,
-            name,
-            cluster.conf_dir.path(),
-            &dir.join(name),
-            &options.binary,
-            options.session_timeout,
-            Duration::from_secs(2),
-        )
-        .map_err(|e| e.to_string())?;
-        w.start().await.map_err(|e| e.to_string())?;
-        workers.push(w);
-    }
+    let mut workers = crate::testkit::chaos::procs::start_two_workers(
+        net,
+        cluster.conf_dir.path(),
+        dir,
+        &options.binary,
+        options.session_timeout,
+        Duration::from_secs(2),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let mut conn = cluster.conn().await.map_err(|e| e.to_string())?;
     for _ in 0..options.instances {
         fixtures::insert_start_command(&mut conn, &wf)

@@ -359,20 +359,15 @@ pub async fn run(opts: &Options) -> Result<Report, Error> {
         m.wait_serving().await?;
         masters.push(m);
     }
-    let mut workers = Vec::new();
-    for name in ["worker-1", "worker-2"] {
-        let mut w = WorkerProc::new(
-            net,
-            name,
-            cluster.conf_dir.path(),
-            &dir.path().join(name),
-            &opts.binary,
-            opts.session_timeout,
-            opts.resend_every,
-        )?;
-        w.start().await?;
-        workers.push(w);
-    }
+    let workers = procs::start_two_workers(
+        net,
+        cluster.conf_dir.path(),
+        dir.path(),
+        &opts.binary,
+        opts.session_timeout,
+        opts.resend_every,
+    )
+    .await?;
     let mut drill = Drill {
         opts: opts.clone(),
         cluster,

@@ -546,3 +546,30 @@ impl WorkerProc {
         self.inner.ns.heal()
     }
 }
+
+/// Starts the two stand-in workers every drill and benchmark uses (`worker-1`, `worker-2`),
+/// each in its own namespace with its conf dir, log and records under `dir`.
+pub async fn start_two_workers(
+    net: &'static TestNet,
+    cluster_conf: &Path,
+    dir: &Path,
+    binary: &Path,
+    session_timeout: Duration,
+    resend_every: Duration,
+) -> Result<Vec<WorkerProc>, Error> {
+    let mut workers = Vec::new();
+    for name in ["worker-1", "worker-2"] {
+        let mut w = WorkerProc::new(
+            net,
+            name,
+            cluster_conf,
+            &dir.join(name),
+            binary,
+            session_timeout,
+            resend_every,
+        )?;
+        w.start().await?;
+        workers.push(w);
+    }
+    Ok(workers)
+}
