@@ -73,6 +73,15 @@ impl Fault {
         Fault::ZkRestarted,
     ];
 
+    /// Whether the fault is aimed at one of the two masters (which one is the round's
+    /// choice).
+    pub fn hits_a_master(self) -> bool {
+        matches!(
+            self,
+            Fault::MasterKillRestart | Fault::MasterFrozen | Fault::MasterDown | Fault::MasterCut
+        )
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Fault::MasterKillRestart => "master-kill-restart",
@@ -504,15 +513,7 @@ impl Drill {
         // In a mixed cluster master faults alternate between the two kinds; otherwise the
         // target is random.
         let mut m = usize::try_from(self.rng.below(2)).unwrap_or(0);
-        if self.masters[0].kind() != self.masters[1].kind()
-            && matches!(
-                fault,
-                Fault::MasterKillRestart
-                    | Fault::MasterFrozen
-                    | Fault::MasterDown
-                    | Fault::MasterCut
-            )
-        {
+        if self.masters[0].kind() != self.masters[1].kind() && fault.hits_a_master() {
             m = self.master_faults % 2;
             self.master_faults += 1;
         }
@@ -660,15 +661,7 @@ impl Drill {
         }
         let label = if let Some(label) = label {
             label
-        } else if self.masters[0].kind() != self.masters[1].kind()
-            && matches!(
-                fault,
-                Fault::MasterKillRestart
-                    | Fault::MasterFrozen
-                    | Fault::MasterDown
-                    | Fault::MasterCut
-            )
-        {
+        } else if self.masters[0].kind() != self.masters[1].kind() && fault.hits_a_master() {
             format!("{fault} [{}]", self.masters[m].kind().name())
         } else {
             fault.to_string()
