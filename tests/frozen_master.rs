@@ -5,9 +5,10 @@
 //! timeout; stand-in workers record every task request they receive.
 
 use dsmaster::model::ExecutionStatus;
+use dsmaster::testkit::chaos::procs::conf_for;
 use dsmaster::testkit::cluster::{init_test_logging, LocalCluster};
 use dsmaster::testkit::worker::{Behaviour, StandInWorker};
-use dsmaster::testkit::{free_port, SchemaVersion};
+use dsmaster::testkit::SchemaVersion;
 use mysql_async::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,51 +20,6 @@ const SESSION_TIMEOUT_MS: u64 = 5000;
 /// Longer than the session timeout plus the peer's reaction.
 const FROZEN_FOR: Duration = Duration::from_secs(12);
 
-/// A conf dir for one master: the cluster's, with its own port and loopback address, a short
-/// session timeout and no Quartz member (nothing here is scheduled). Each master gets an
-/// address of its own (127.0.0.1, 127.0.0.2): masters compute their slot from the host part,
-/// so two on one address would share a slot (as upstream's do) and half the commands would
-/// wait for a master that has the other one.
-fn master_conf(cluster: &LocalCluster, dir: &Path, ip: &str) -> u16 {
-    let port = free_port().expect("free port");
-    for entry in std::fs::read_dir(cluster.conf_dir.path()).expect("conf dir") {
-        let entry = entry.expect("entry");
-        let name = entry.file_name().to_string_lossy().to_string();
-        let mut text = std::fs::read_to_string(entry.path()).expect("read conf");
-        match name.as_str() {
-            "master.properties" => {
-                text = text
-                    .lines()
-                    .filter(|l| !l.starts_with("master.listen.port"))
-                    .map(|l| format!("{l}\n"))
-                    .collect();
-                text.push_str(&format!("master.listen.port={port}\n"));
-            }
-            "registry.properties" => {
-                text = text.replace(
-                    "registry.session.timeout.ms=30000",
-                    &format!("registry.session.timeout.ms={SESSION_TIMEOUT_MS}"),
-                );
-            }
-            "dsmaster.properties" => {
-                text = text
-                    .lines()
-                    .filter(|l| {
-                        !l.starts_with("dsmaster.host") && !l.starts_with("dsmaster.listen.host")
-                    })
-                    .map(|l| format!("{l}\n"))
-                    .collect();
-                text.push_str(&format!(
-                    "dsmaster.schedule.enabled=false\ndsmaster.host={ip}\ndsmaster.listen.host={ip}\n"
-                ));
-            }
-            _ => {}
-        }
-        std::fs::write(dir.join(&name), text).expect("write conf");
-    }
-    port
-}
-
 struct Master {
     child: std::process::Child,
     log: PathBuf,
@@ -72,8 +28,16 @@ struct Master {
 
 impl Master {
     fn start(cluster: &LocalCluster, dir: &Path, ip: &str) -> Master {
-        std::fs::create_dir_all(dir).expect("dir");
-        let port = master_conf(cluster, dir, ip);
+        // Each master gets an address of its own (127.0.0.1, 127.0.0.2): masters compute
+        // their slot from the host part, so two on one address would share a slot (as
+        // upstream's do) and half the commands would wait for a master that has the other.
+        let port = conf_for(
+            cluster.conf_dir.path(),
+            dir,
+            ip.parse().expect("ip"),
+            Duration::from_millis(SESSION_TIMEOUT_MS),
+        )
+        .expect("conf dir");
         let log = dir.join("master.log");
         let out = std::fs::File::create(&log).expect("log");
         let err = out.try_clone().expect("log");

@@ -13,10 +13,10 @@
 //! Then every workflow must finish SUCCESS with each task run once, counted from the workers'
 //! own records.
 
+use crate::testkit::chaos::check;
 use crate::testkit::chaos::procs::{MasterKind, MasterProc};
 use crate::testkit::cluster::LocalCluster;
 use crate::testkit::netns::TestNet;
-use crate::testkit::worker::parse_record_line;
 use crate::testkit::{fixtures, SchemaVersion};
 use mysql_async::prelude::Queryable;
 use std::collections::HashMap;
@@ -225,7 +225,10 @@ async fn drive(
     let deadline = Instant::now() + Duration::from_secs(options.task_secs + 180);
     loop {
         let open: Option<i64> = conn
-            .query_first("SELECT COUNT(*) FROM t_ds_process_instance WHERE state IN (0, 1, 2, 4, 10, 11, 12)")
+            .query_first(format!(
+                "SELECT COUNT(*) FROM t_ds_process_instance WHERE state IN ({})",
+                check::NOT_FINAL
+            ))
             .await
             .map_err(err("polling states"))?;
         if open == Some(0) || Instant::now() > deadline {
@@ -244,20 +247,14 @@ async fn drive(
         .map_err(err("reading task rows"))?;
     let task_of: HashMap<i32, (i32, i64)> =
         tasks.into_iter().map(|(id, p, c)| (id, (p, c))).collect();
+    let dirs: Vec<&std::path::Path> = workers.iter().map(|w| w.records_dir()).collect();
     let mut runs: HashMap<(i32, i64), usize> = HashMap::new();
-    for w in &workers {
-        let Ok(entries) = std::fs::read_dir(w.records_dir()) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            for (_, result, pid, tid) in text.lines().filter_map(parse_record_line) {
-                if !result {
-                    let key = task_of.get(&tid).copied().unwrap_or((pid, -i64::from(tid)));
-                    *runs.entry(key).or_default() += 1;
-                }
-            }
-        }
+    for run in check::runs_since(&dirs, 0).map_err(|e| e.to_string())? {
+        let key = task_of
+            .get(&run.task_instance_id)
+            .copied()
+            .unwrap_or((0, -i64::from(run.task_instance_id)));
+        *runs.entry(key).or_default() += 1;
     }
     report.executed_twice = runs.values().filter(|n| **n > 1).count();
     b.kill().await;

@@ -74,10 +74,11 @@ type DbGroups = Arc<std::sync::RwLock<HashMap<String, Vec<String>>>>;
 
 /// Keeps the link to every worker we dispatched to alive: when one drops while the worker is
 /// still registered, it dials again (with back-off) and announces the new link, so owners of
-/// tasks on that worker can send PROCESS_HOST_UPDATE. When the worker leaves the registry
-/// the link is reset, so nothing still queued for it arrives after its tasks were re-run. A Java worker answers only on the
+/// tasks on that worker can send PROCESS_HOST_UPDATE. A Java worker answers only on the
 /// connection its task is bound to, so without this a result would wait on the worker until
-/// the next frame to it happened to reconnect (upstream leaves that gap open).
+/// the next frame to it happened to reconnect (upstream leaves that gap open). When the worker
+/// leaves the registry the link is reset, so nothing still queued for it arrives after its
+/// tasks were re-run.
 #[derive(Clone)]
 struct Keeper {
     connector: Connector,

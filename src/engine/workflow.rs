@@ -692,8 +692,9 @@ impl Workflow {
     /// A rebound task whose worker never acknowledged it may never have got it: the previous
     /// owner writes the dispatch row *before* it sends, and a master that froze in between
     /// (then fenced) never sent. Unless the worker reports (its ACK is resent every 10 s by a
-    /// 2.0.5 worker once the host update points it here) within [`REBIND_CONFIRM_WAIT`], the
-    /// task is run again on a new row.
+    /// 2.0.5 worker once the host update points it here) within `wait`, `otherwise` says what
+    /// happens: a rebound task is run again on a new row ([`REBIND_CONFIRM_WAIT`]), a queued
+    /// one nobody claimed is dispatched ([`UNRECORDED_CLAIM_WAIT`]).
     fn expect_report(&mut self, id: i32, otherwise: Unreported, wait: std::time::Duration) {
         self.unconfirmed.insert(id, otherwise);
         let tx = self.tx.clone();

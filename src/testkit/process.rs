@@ -221,8 +221,18 @@ impl Signal {
 /// std can only signal single children. Synchronous because `Drop` uses it;
 /// the helper exits in about a millisecond.
 fn signal_group(pgid: i32, sig: Signal) -> bool {
+    send_signal(&format!("-{pgid}"), sig)
+}
+
+/// Signals one process (not its group), as [`signal_group`] does a group.
+pub(crate) fn signal_process(pid: u32, sig: Signal) -> bool {
+    send_signal(&pid.to_string(), sig)
+}
+
+/// `kill -s <sig> -- <target>`: a pid, or `-<pgid>` for a group.
+fn send_signal(target: &str, sig: Signal) -> bool {
     std::process::Command::new("kill")
-        .args(["-s", sig.name(), "--", &format!("-{pgid}")])
+        .args(["-s", sig.name(), "--", target])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

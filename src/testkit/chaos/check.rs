@@ -64,14 +64,15 @@ impl RoundCheck {
 
 /// One execution a worker recorded: which incarnation ran it, and when the request came.
 #[derive(Debug, Clone)]
-struct Run {
-    worker: String,
-    at_ms: i64,
-    task_instance_id: i32,
+pub struct Run {
+    /// The worker incarnation (its record file's stem, `worker-1-2`).
+    pub worker: String,
+    pub at_ms: i64,
+    pub task_instance_id: i32,
 }
 
 /// Reads every record file under `dirs`: requests for instances above `first_instance`.
-fn runs_since(dirs: &[&Path], first_instance: i32) -> Result<Vec<Run>, Error> {
+pub fn runs_since(dirs: &[&Path], first_instance: i32) -> Result<Vec<Run>, Error> {
     let mut runs = Vec::new();
     for dir in dirs {
         let entries = std::fs::read_dir(dir)

@@ -17,10 +17,11 @@ pub mod procs;
 
 use self::check::RoundCheck;
 pub use self::procs::MasterKind;
-use self::procs::{MasterProc, Sig, WorkerProc};
+use self::procs::{MasterProc, WorkerProc};
 use super::cluster::LocalCluster;
 use super::fixtures::ImportedWorkflow;
 use super::netns::TestNet;
+use super::process::Signal;
 use super::{Error, SchemaVersion};
 use mysql_async::prelude::Queryable;
 use std::collections::HashSet;
@@ -428,8 +429,7 @@ pub async fn run(opts: &Options) -> Result<Report, Error> {
 }
 
 impl Drill {
-    /// Starts whatever is down (except `held`, a master a fault keeps down) and waits for it.
-    /// Starts whatever is down (except `held`). A start that fails is noted and tried again
+    /// Starts whatever is down (except `held`, a master a fault keeps down). A start that fails is noted and tried again
     /// at the next call; with `wait`, tries up to five times and then fails the drill.
     async fn supervise(&mut self, held: Option<usize>, wait: bool) -> Result<(), Error> {
         let attempts = if wait { 5 } else { 1 };
@@ -510,10 +510,11 @@ impl Drill {
         let mut lost_workers = HashSet::new();
         let mut held = None;
         let mut label = None;
-        // In a mixed cluster master faults alternate between the two kinds; otherwise the
-        // target is random.
+        // In a mixed cluster master faults alternate between the two kinds (and the round's
+        // label names the kind hit); otherwise the target is random.
+        let per_kind = self.masters[0].kind() != self.masters[1].kind() && fault.hits_a_master();
         let mut m = usize::try_from(self.rng.below(2)).unwrap_or(0);
-        if self.masters[0].kind() != self.masters[1].kind() && fault.hits_a_master() {
+        if per_kind {
             m = self.master_faults % 2;
             self.master_faults += 1;
         }
@@ -526,14 +527,14 @@ impl Drill {
                 self.masters[m].spawn(&self.cluster).await?;
             }
             Fault::MasterFrozen => {
-                if !self.masters[m].signal(Sig::Stop) {
+                if !self.masters[m].signal(Signal::Stop) {
                     notes.push(format!(
                         "{} was not running to freeze",
                         self.masters[m].name()
                     ));
                 }
                 tokio::time::sleep(session + Duration::from_secs(6)).await;
-                self.masters[m].signal(Sig::Cont);
+                self.masters[m].signal(Signal::Cont);
                 if !self.masters[m].wait_exit(Duration::from_secs(30)).await {
                     notes.push(format!(
                         "{} still running 30 s after it resumed past its session",
@@ -661,7 +662,7 @@ impl Drill {
         }
         let label = if let Some(label) = label {
             label
-        } else if self.masters[0].kind() != self.masters[1].kind() && fault.hits_a_master() {
+        } else if per_kind {
             format!("{fault} [{}]", self.masters[m].kind().name())
         } else {
             fault.to_string()

@@ -5,6 +5,7 @@
 //! record file, so a run is tied to the process that did it.
 
 use crate::testkit::netns::{PeerNs, TestNet};
+use crate::testkit::process::{signal_process, Signal};
 use crate::testkit::Error;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,32 +17,6 @@ const MASTER_SERVING: &str = "master registered and serving";
 /// The line `dsmaster standin-worker` prints once it is registered.
 pub const WORKER_SERVING: &str = "stand-in worker serving at";
 const START_DEADLINE: Duration = Duration::from_secs(60);
-
-/// A signal the drill sends to one process.
-#[derive(Debug, Clone, Copy)]
-pub enum Sig {
-    /// What an operator's stop script sends.
-    Term,
-    Kill,
-    Stop,
-    Cont,
-}
-
-fn signal_pid(pid: u32, sig: Sig) -> bool {
-    let name = match sig {
-        Sig::Kill => "KILL",
-        Sig::Stop => "STOP",
-        Sig::Cont => "CONT",
-        Sig::Term => "TERM",
-    };
-    std::process::Command::new("kill")
-        .args(["-s", name, &pid.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 /// One supervised child in its namespace.
 struct Supervised {
@@ -101,18 +76,18 @@ impl Supervised {
         }
     }
 
-    fn signal(&self, sig: Sig) -> bool {
+    fn signal(&self, sig: Signal) -> bool {
         self.child
             .as_ref()
             .and_then(Child::id)
-            .is_some_and(|pid| signal_pid(pid, sig))
+            .is_some_and(|pid| signal_process(pid, sig))
     }
 
     async fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             if let Some(pid) = c.id() {
                 // A stopped process dies of SIGKILL too.
-                signal_pid(pid, Sig::Kill);
+                signal_process(pid, Signal::Kill);
             }
             let _ = c.start_kill();
             let _ = tokio::time::timeout(Duration::from_secs(5), c.wait()).await;
@@ -168,12 +143,13 @@ fn tail(text: &str, lines: usize) -> String {
 
 /// Copies the cluster's conf dir to `dir` for one process at `ip`: its own listen port and
 /// address, the drill's session timeout, and no Quartz member (the drill schedules nothing).
+/// Returns the master listen port it chose.
 pub fn conf_for(
     cluster_conf: &Path,
     dir: &Path,
     ip: std::net::Ipv4Addr,
     session_timeout: Duration,
-) -> Result<(), Error> {
+) -> Result<u16, Error> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let port = crate::testkit::free_port()?;
@@ -213,7 +189,7 @@ pub fn conf_for(
         std::fs::write(dir.join(&name), out)
             .map_err(|e| Error::io(format!("writing {name}"), e))?;
     }
-    Ok(())
+    Ok(port)
 }
 
 /// Which master a drill slot runs.
@@ -287,10 +263,7 @@ impl MasterProc {
         }
         let ns = net.peer(name)?;
         let conf = dir.join("conf");
-        conf_for(cluster_conf, &conf, ns.ip(), session_timeout)?;
-        let options = crate::config::Options::load(&conf)
-            .map_err(|e| Error::Fixture(format!("{name} conf: {e}")))?;
-        let port = options.master.listen_port;
+        let port = conf_for(cluster_conf, &conf, ns.ip(), session_timeout)?;
         let addr = format!("{}:{port}", ns.ip());
         Ok(MasterProc {
             name: name.to_string(),
@@ -373,13 +346,13 @@ impl MasterProc {
         }
     }
 
-    pub fn signal(&self, sig: Sig) -> bool {
+    pub(crate) fn signal(&self, sig: Signal) -> bool {
         match &self.body {
             Body::Ours(s) => s.signal(sig),
             Body::Java { current, .. } => current
                 .as_ref()
                 .and_then(|m| m.pid())
-                .is_some_and(|pid| signal_pid(pid, sig)),
+                .is_some_and(|pid| signal_process(pid, sig)),
         }
     }
 
@@ -422,7 +395,7 @@ impl MasterProc {
     pub async fn terminate(&mut self) -> bool {
         match &mut self.body {
             Body::Ours(_) => {
-                self.signal(Sig::Term);
+                self.signal(Signal::Term);
                 if self.wait_exit(Duration::from_secs(60)).await {
                     true
                 } else {
