@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Puts upstream's own MySQL DDL in reach of the test kit: the published -sources jars of
-# org.apache.dolphinscheduler:dolphinscheduler-dao carry sql/dolphinscheduler_mysql.sql.
+# Puts upstream's own DDL in reach of the test kit: the published -sources jars of
+# org.apache.dolphinscheduler:dolphinscheduler-dao carry sql/dolphinscheduler_mysql.sql
+# and sql/dolphinscheduler_postgresql.sql.
 # Maven caches them in ~/.m2; a second run does nothing. Nothing fetched is committed.
 set -euo pipefail
 for version in 2.0.2 2.0.5; do

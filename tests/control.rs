@@ -113,7 +113,7 @@ async fn failure_strategy_continue_runs_independent_branches() {
 async fn failure_strategy_end_kills_the_rest() {
     let c = cluster().await;
     let wf = import(&c, "fixtures/workflows/shell-fail-branch.json").await;
-    let mut conn = c.conn().await.unwrap();
+    let mut conn = c.db_conn().await.unwrap();
     fixtures::insert_start_command_with(&mut conn, &wf, FailureStrategy::END)
         .await
         .unwrap();

@@ -48,7 +48,7 @@ async fn resolve(component: &str) {
 /// that are not OS users; `LocalCluster::import` uses `default`).
 async fn import_shell_a_b(cluster: &LocalCluster) -> ImportedWorkflow {
     let tenant = java::os_user().await.expect("OS user");
-    let mut conn = cluster.conn().await.expect("conn");
+    let mut conn = cluster.db_conn().await.expect("conn");
     fixtures::import_file(
         &mut conn,
         Path::new("fixtures/workflows/shell-a-b.json"),
@@ -280,7 +280,7 @@ async fn java_worker_cut_off_mid_task_finishes_once() {
         .await
         .unwrap_or_else(|e| panic!("Java worker did not start: {e}"));
     let tenant = java::os_user().await.expect("OS user");
-    let mut conn = cluster.conn().await.expect("conn");
+    let mut conn = cluster.db_conn().await.expect("conn");
     let wf = fixtures::import_file(
         &mut conn,
         Path::new("fixtures/workflows/conf-slow-a-b.json"),
@@ -295,7 +295,10 @@ async fn java_worker_cut_off_mid_task_finishes_once() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let running: Option<i64> = conn
-            .query_first("SELECT COUNT(*) FROM t_ds_task_instance WHERE name = 'A' AND state = 1")
+            .first(
+                "SELECT COUNT(*) FROM t_ds_task_instance WHERE name = 'A' AND state = 1",
+                dsmaster::params![],
+            )
             .await
             .expect("poll");
         if running == Some(1) {

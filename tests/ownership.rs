@@ -19,6 +19,7 @@ async fn stale_writes_change_nothing_once_the_instance_has_another_owner() {
         .await
         .expect("database");
     let store = Store::connect(&ConnectOptions {
+        dialect: dsmaster::store::Dialect::Mysql,
         url: db.ds_url("ds"),
         max_connections: 2,
         min_idle: 0,

@@ -69,6 +69,7 @@ async fn lost_claims_are_not_fired_and_shutdown_releases_ours() {
     .await
     .unwrap();
     let store = Store::connect(&ConnectOptions {
+        dialect: dsmaster::store::Dialect::Mysql,
         url: db.ds_url("ds"),
         max_connections: 4,
         min_idle: 1,

@@ -166,6 +166,7 @@ async fn bad_rows_missing_tables_and_a_stalled_database() {
     }
 
     let store = Store::connect(&ConnectOptions {
+        dialect: dsmaster::store::Dialect::Mysql,
         url: db.ds_url("ds"),
         max_connections: 4,
         min_idle: 1,

@@ -165,6 +165,7 @@ async fn mixed_cluster_fires_each_time_exactly_once() {
     let java = JavaMaster::start(&c, VERSION).await.expect("Java master");
     // Our member connects as root, so fire_log tells the two sides apart.
     let store = Store::connect(&ConnectOptions {
+        dialect: dsmaster::store::Dialect::Mysql,
         url: c.mariadb.root_url(&c.database),
         max_connections: 8,
         min_idle: 1,
@@ -461,6 +462,7 @@ async fn java_member_killed_ours_takes_over() {
     let java = JavaMaster::start(&c, VERSION).await.expect("Java master");
     let pid = java.pid().expect("Java pid");
     let store = Store::connect(&ConnectOptions {
+        dialect: dsmaster::store::Dialect::Mysql,
         url: c.mariadb.root_url(&c.database),
         max_connections: 8,
         min_idle: 1,

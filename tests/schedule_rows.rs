@@ -270,6 +270,7 @@ async fn member_leaves_the_rows_a_java_master_leaves() {
     }
 
     let store = Store::connect(&ConnectOptions {
+        dialect: dsmaster::store::Dialect::Mysql,
         url: db.ds_url("ds"),
         max_connections: 8,
         min_idle: 1,
@@ -496,6 +497,7 @@ async fn recovers_failed_members_claims() {
     claim(&mut conn, now, "orphanhost2", "job_2", "ACQUIRED").await;
 
     let store = Store::connect(&ConnectOptions {
+        dialect: dsmaster::store::Dialect::Mysql,
         url: db.ds_url("ds"),
         max_connections: 4,
         min_idle: 1,

@@ -1,24 +1,25 @@
 //! The store against upstream's real DDL, 2.0.2 and 2.0.5 schemas side by side in one private
-//! MariaDB: every row type is written the way the API server (or a Java master) writes it and
+//! MariaDB, and the same again on a private PostgreSQL with upstream's PostgreSQL DDL: every
+//! row type is written the way the API server (or a Java master) writes it and
 //! read back through the store, and what the store writes is read back raw. Also the write
 //! rules other components rely on: updates never write NULL, the start transaction is atomic
 //! and decides races, error commands copy exactly upstream's columns.
 //!
-//! One MariaDB for the whole binary, so everything runs inside one test, schema by schema;
-//! each step's assertion names the schema and the step.
+//! One server per test, so everything runs inside one test, schema by schema; each step's
+//! assertion names the schema and the step.
 
 use chrono::NaiveDateTime;
 use dsmaster::engine::construct;
 use dsmaster::model::*;
+use dsmaster::params;
+use dsmaster::store::db::{Conn, Dialect, Pool, PoolOptions, Row};
 use dsmaster::store::{
     self, AckWrite, Alert, ConnectOptions, HandleOutcome, NextCommand, ProcessInstanceMap,
     ResultWrite, Store,
 };
 use dsmaster::testkit::cluster::init_test_logging;
 use dsmaster::testkit::fixtures::{self, ImportedWorkflow};
-use dsmaster::testkit::{MariaDb, SchemaVersion};
-use mysql_async::prelude::*;
-use mysql_async::Conn;
+use dsmaster::testkit::{MariaDb, Postgres, SchemaVersion};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -30,9 +31,66 @@ fn utc() -> dsmaster::schedule::calendar::JavaZone {
     dsmaster::schedule::calendar::JavaZone::resolve("UTC")
 }
 
-async fn store_for(db: &MariaDb, name: &str) -> Store {
+/// The private server under test: the same checks run on both.
+enum TestDb {
+    Maria(MariaDb),
+    Pg(Postgres),
+}
+
+impl TestDb {
+    fn dialect(&self) -> Dialect {
+        match self {
+            TestDb::Maria(_) => Dialect::Mysql,
+            TestDb::Pg(_) => Dialect::Postgres,
+        }
+    }
+
+    fn url(&self, name: &str) -> String {
+        match self {
+            TestDb::Maria(d) => d.ds_url(name),
+            TestDb::Pg(d) => d.url(name),
+        }
+    }
+
+    async fn create_ds_database(&self, name: &str, schema: SchemaVersion) {
+        match self {
+            TestDb::Maria(d) => d.create_ds_database(name, schema).await.map(|_| ()),
+            TestDb::Pg(d) => d.create_ds_database(name, schema).await.map(|_| ()),
+        }
+        .expect("database")
+    }
+
+    /// A connection for the raw statements of the checks (the API server's side).
+    async fn conn(&self, name: &str) -> Conn {
+        match self {
+            TestDb::Maria(d) => Conn::Mysql(d.root_conn(Some(name)).await.expect("root conn")),
+            TestDb::Pg(_) => Pool::new(
+                Dialect::Postgres,
+                &PoolOptions {
+                    url: self.url(name),
+                    max_connections: 1,
+                    min_idle: 0,
+                },
+            )
+            .expect("pool")
+            .conn()
+            .await
+            .expect("conn"),
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            TestDb::Maria(d) => d.stop().await,
+            TestDb::Pg(d) => d.stop().await,
+        }
+    }
+}
+
+async fn store_for(db: &TestDb, name: &str) -> Store {
     Store::connect(&ConnectOptions {
-        url: db.ds_url(name),
+        dialect: db.dialect(),
+        url: db.url(name),
         max_connections: 4,
         min_idle: 0,
         server_timezone: None,
@@ -43,18 +101,18 @@ async fn store_for(db: &MariaDb, name: &str) -> Store {
 
 /// A START_PROCESS command with every column set, as the 2.0.5 API server inserts it.
 async fn insert_full_command(conn: &mut Conn, wf: &ImportedWorkflow, command_type: i32) -> i32 {
-    conn.exec_drop(
+    let (_, new_id) = conn.insert(
         "INSERT INTO t_ds_command (command_type, process_definition_code, process_definition_version, \
          process_instance_id, command_param, task_depend_type, failure_strategy, warning_type, \
          warning_group_id, schedule_time, start_time, executor_id, update_time, \
          process_instance_priority, worker_group, environment_code, dry_run) \
          VALUES (?, ?, ?, 5, '{\"StartParams\":\"{}\"}', 2, 1, 3, 1, '2024-02-01 00:00:00', \
          '2024-02-02 10:00:00', 1, '2024-02-02 10:00:01', 1, 'wg1', 77, 1)",
-        (command_type, wf.definition_code, wf.definition_version),
+        params![command_type, wf.definition_code, wf.definition_version],
     )
     .await
     .expect("insert command");
-    conn.last_insert_id().expect("command id") as i32
+    new_id.expect("command id") as i32
 }
 
 async fn next_command(store: &Store) -> NextCommand {
@@ -66,20 +124,31 @@ async fn next_command(store: &Store) -> NextCommand {
 }
 
 async fn count(conn: &mut Conn, sql: &str) -> i64 {
-    conn.query_first(sql).await.expect(sql).unwrap_or(0)
+    conn.first(sql, params![]).await.expect(sql).unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_round_trips_on_both_schemas() {
     init_test_logging();
-    let db = MariaDb::start().await.expect("mariadb");
+    let db = TestDb::Maria(MariaDb::start().await.expect("mariadb"));
+    round_trips(db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_round_trips_on_postgresql() {
+    init_test_logging();
+    let db = TestDb::Pg(Postgres::start().await.expect("postgresql"));
+    round_trips(db).await;
+}
+
+async fn round_trips(db: TestDb) {
     for (schema, name) in [
         (SchemaVersion::V2_0_2, "ds_202"),
         (SchemaVersion::V2_0_5, "ds_205"),
     ] {
-        db.create_ds_database(name, schema).await.expect("database");
+        db.create_ds_database(name, schema).await;
         let store = store_for(&db, name).await;
-        let mut conn = db.root_conn(Some(name)).await.expect("root conn");
+        let mut conn = db.conn(name).await;
         let v = store.schema_version().await.expect("schema version");
         assert_eq!(v.version, schema.as_str());
         assert!(
@@ -220,12 +289,12 @@ async fn commands_and_instances(
         .expect("instance row");
     assert_eq!(&read, started.as_ref(), "{schema}: instance round trip");
     // And raw: codes, the literal columns Java readers see, the unmapped defaults.
-    let row: mysql_async::Row = conn
-        .exec_first(
+    let row: Row = conn
+        .first(
             "SELECT state, recovery, command_type, history_cmd, flag, is_sub_process, worker_group, \
              warning_type, failure_strategy, process_instance_priority, restart_time, update_time, \
              next_process_instance_id FROM t_ds_process_instance WHERE id = ?",
-            (started.id,),
+            params![started.id],
         )
         .await
         .unwrap()
@@ -247,10 +316,14 @@ async fn commands_and_instances(
         row.get::<Option<NaiveDateTime>, _>("restart_time"),
         Some(Some(now))
     );
-    assert!(row
-        .get::<Option<NaiveDateTime>, _>("update_time")
-        .flatten()
-        .is_some());
+    // MySQL's DDL fills update_time itself (ON UPDATE CURRENT_TIMESTAMP); PostgreSQL's has no
+    // default, and neither master writes the column, so there it stays NULL as under Java.
+    let update_time = row.get::<Option<NaiveDateTime>, _>("update_time").flatten();
+    assert_eq!(
+        update_time.is_some(),
+        conn.dialect() == Dialect::Mysql,
+        "{schema}: update_time {update_time:?}"
+    );
     assert_eq!(row.get::<i32, _>("next_process_instance_id"), Some(0));
 
     // Never-NULL: a state change without an end time keeps the end time already written.
@@ -263,9 +336,9 @@ async fn commands_and_instances(
         .await
         .unwrap();
     let (state, end): (i32, Option<NaiveDateTime>) = conn
-        .exec_first(
+        .first(
             "SELECT state, end_time FROM t_ds_process_instance WHERE id = ?",
-            (started.id,),
+            params![started.id],
         )
         .await
         .unwrap()
@@ -319,9 +392,9 @@ async fn task_instances(
     );
     // The instance form: logic keys as strings of JSON, readable both ways.
     let raw: String = conn
-        .exec_first(
+        .first(
             "SELECT task_params FROM t_ds_task_instance WHERE id = ?",
-            (id,),
+            params![id],
         )
         .await
         .unwrap()
@@ -368,11 +441,11 @@ async fn task_instances(
         .await
         .unwrap();
     // Nothing was written as NULL: host from dispatch, var_pool and task_params from insert.
-    let row: mysql_async::Row = conn
-        .exec_first(
+    let row: Row = conn
+        .first(
             "SELECT host, submit_time, state, pid, app_link, var_pool, task_params, log_path, \
              environment_config, first_submit_time FROM t_ds_task_instance WHERE id = ?",
-            (id,),
+            params![id],
         )
         .await
         .unwrap()
@@ -446,8 +519,8 @@ async fn error_commands(
         .move_to_error_command(&cmd, "process instance is null (again)")
         .await
         .expect("moving twice is harmless");
-    let row: mysql_async::Row = conn
-        .exec_first("SELECT * FROM t_ds_error_command WHERE id = ?", (id,))
+    let row: Row = conn
+        .first("SELECT * FROM t_ds_error_command WHERE id = ?", params![id])
         .await
         .unwrap()
         .expect("error row");
@@ -530,9 +603,9 @@ async fn error_commands(
         .await
         .expect("moving a gone command again is harmless");
     let (ty, msg, wg): (i32, String, Option<String>) = conn
-        .exec_first(
+        .first(
             "SELECT command_type, message, worker_group FROM t_ds_error_command WHERE id = ?",
-            (bad,),
+            params![bad],
         )
         .await
         .unwrap()
@@ -553,14 +626,14 @@ async fn reference_rows(
     schema: SchemaVersion,
 ) {
     // Schedules as ScheduleServiceImpl inserts them (offline), then released.
-    conn.query_drop(format!(
+    conn.exec(&format!(
         "INSERT INTO t_ds_schedules (process_definition_code, start_time, end_time, timezone_id, \
          crontab, failure_strategy, user_id, release_state, warning_type, warning_group_id, \
          process_instance_priority, worker_group, environment_code, create_time, update_time) VALUES \
          ({code}, '2024-01-01 00:00:00', '2124-01-01 00:00:00', 'Asia/Shanghai', '0 0 * * * ? *', 1, 1, 0, 0, 0, 2, 'default', -1, NOW(), NOW()), \
          ({code}, '2024-01-01 00:00:00', '2124-01-01 00:00:00', NULL, '0 30 1 * * ? *', 0, 1, 1, 2, 1, NULL, '', 5, NOW(), NOW())",
         code = wf.definition_code
-    ))
+    ), params![])
     .await
     .unwrap();
     let online = store
@@ -580,24 +653,29 @@ async fn reference_rows(
     assert_eq!(first.timezone_id.as_deref(), Some("Asia/Shanghai"));
 
     // Worker groups: addr_list split, newest update first.
-    conn.query_drop(
-        "INSERT INTO t_ds_worker_group (name, addr_list, create_time, update_time) VALUES \
+    conn.exec("INSERT INTO t_ds_worker_group (name, addr_list, create_time, update_time) VALUES \
          ('old', '10.0.0.1:1234', NOW(), '2024-01-01 00:00:00'), \
-         ('new', '10.0.0.2:1234,10.0.0.3:1234', NOW(), '2024-06-01 00:00:00'), ('none', NULL, NOW(), NULL)",
-    )
+         ('new', '10.0.0.2:1234,10.0.0.3:1234', NOW(), '2024-06-01 00:00:00'), ('none', NULL, NOW(), NULL)", params![])
     .await
     .unwrap();
     let groups = store.worker_groups().await.unwrap();
     let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
-    assert_eq!(names, vec!["new", "old", "none"], "{schema}");
-    assert_eq!(groups[0].addr_list, vec!["10.0.0.2:1234", "10.0.0.3:1234"]);
-    assert!(groups[2].addr_list.is_empty());
+    // The same ORDER BY as upstream's mapper: MySQL sorts NULL last when descending,
+    // PostgreSQL first, and the Java master sees exactly that on each.
+    let (expected, newest, none) = match conn.dialect() {
+        Dialect::Mysql => (vec!["new", "old", "none"], 0, 2),
+        Dialect::Postgres => (vec!["none", "new", "old"], 1, 0),
+    };
+    assert_eq!(names, expected, "{schema}");
+    assert_eq!(
+        groups[newest].addr_list,
+        vec!["10.0.0.2:1234", "10.0.0.3:1234"]
+    );
+    assert!(groups[none].addr_list.is_empty());
 
     // Environment as EnvironmentServiceImpl writes it.
-    conn.query_drop(
-        "INSERT INTO t_ds_environment (code, name, config, description, operator, create_time, update_time) \
-         VALUES (4500000000001, 'env', 'export JAVA_HOME=/opt/java', 'd', 1, NOW(), NOW())",
-    )
+    conn.exec("INSERT INTO t_ds_environment (code, name, config, description, operator, create_time, update_time) \
+         VALUES (4500000000001, 'env', 'export JAVA_HOME=/opt/java', 'd', 1, NOW(), NOW())", params![])
     .await
     .unwrap();
     let env = store
@@ -625,13 +703,11 @@ async fn reference_rows(
         (tenant.queue_id, tenant.queue.as_deref()),
         (Some(1), Some("default"))
     );
-    conn.query_drop(
-        "INSERT INTO t_ds_tenant (tenant_code, description, queue_id, create_time, update_time) \
-         VALUES ('orphan', '', 99, NOW(), NOW())",
-    )
+    let (_, new_id) = conn.insert("INSERT INTO t_ds_tenant (tenant_code, description, queue_id, create_time, update_time) \
+         VALUES ('orphan', '', 99, NOW(), NOW())", params![])
     .await
     .unwrap();
-    let orphan = conn.last_insert_id().unwrap() as i32;
+    let orphan = new_id.unwrap() as i32;
     assert!(
         store.find_tenant(orphan).await.unwrap().is_none(),
         "{schema}"
@@ -647,15 +723,15 @@ async fn reference_rows(
     assert_eq!(admin.user_name.as_deref(), Some("admin"));
     assert_eq!(admin.user_type, Some(UserType::ADMIN_USER));
     assert_eq!((admin.tenant_id, admin.state), (Some(0), Some(1)));
-    conn.exec_drop(
+    let (_, new_id) = conn.insert(
         "INSERT INTO t_ds_user (user_name, user_password, user_type, email, phone, tenant_id, \
          create_time, update_time, queue, state) VALUES ('bob', 'x', 1, 'b@x', '', ?, NOW(), NOW(), 'q1', 1)",
-        (tenant_id,),
+        params![tenant_id],
     )
     .await
     .unwrap();
     let bob = store
-        .find_user(conn.last_insert_id().unwrap() as i32)
+        .find_user(new_id.unwrap() as i32)
         .await
         .unwrap()
         .unwrap();
@@ -697,12 +773,10 @@ async fn reference_rows(
     assert_eq!(group.alert_instance_ids.as_deref(), Some("1,2"));
 
     // Resources, UDFs and a data source as the API server writes them.
-    conn.query_drop(
-        "INSERT INTO t_ds_resources (alias, file_name, description, user_id, type, size, create_time, \
+    conn.exec("INSERT INTO t_ds_resources (alias, file_name, description, user_id, type, size, create_time, \
          update_time, pid, full_name, is_directory) VALUES \
-         ('a.sh', 'a.sh', '', 1, 0, 12, NOW(), NOW(), -1, '/a.sh', 0), \
-         ('u.jar', 'u.jar', '', 1, 1, 99, NOW(), NOW(), -1, '/u.jar', 0)",
-    )
+         ('a.sh', 'a.sh', '', 1, 0, 12, NOW(), NOW(), -1, '/a.sh', '0'), \
+         ('u.jar', 'u.jar', '', 1, 1, 99, NOW(), NOW(), -1, '/u.jar', '0')", params![])
     .await
     .unwrap();
     let file = store
@@ -727,26 +801,28 @@ async fn reference_rows(
         store.find_resource(file.id).await.unwrap(),
         Some(file.clone())
     );
-    conn.exec_drop(
-        "INSERT INTO t_ds_udfs (user_id, func_name, class_name, type, arg_types, `database`, description, \
-         resource_id, resource_name, create_time, update_time) VALUES (1, 'f', 'com.x.F', 0, 'int', 'db', '', ?, '/u.jar', NOW(), NOW())",
-        (file.id + 1,),
+    let database = match conn.dialect() {
+        Dialect::Mysql => "`database`",
+        Dialect::Postgres => "database",
+    };
+    let (_, new_id) = conn.insert(
+        &format!("INSERT INTO t_ds_udfs (user_id, func_name, class_name, type, arg_types, {database}, description, \
+         resource_id, resource_name, create_time, update_time) VALUES (1, 'f', 'com.x.F', 0, 'int', 'db', '', ?, '/u.jar', NOW(), NOW())"),
+        params![file.id + 1],
     )
     .await
     .unwrap();
-    let udf_id = conn.last_insert_id().unwrap() as i32;
+    let udf_id = new_id.unwrap() as i32;
     let udfs = store.find_udfs(&[udf_id]).await.unwrap();
     assert_eq!(udfs[0].udf_type, UdfType::HIVE);
     assert_eq!(udfs[0].resource_name, "/u.jar");
     assert_eq!(udfs[0].database.as_deref(), Some("db"));
-    conn.query_drop(
-        "INSERT INTO t_ds_datasource (name, note, type, user_id, connection_params, create_time, update_time) \
-         VALUES ('pg', 'n', 1, 1, '{\"address\":\"jdbc:postgresql://h:5432\",\"user\":\"u\",\"password\":\"p\"}', NOW(), NOW())",
-    )
+    let (_, new_id) = conn.insert("INSERT INTO t_ds_datasource (name, note, type, user_id, connection_params, create_time, update_time) \
+         VALUES ('pg', 'n', 1, 1, '{\"address\":\"jdbc:postgresql://h:5432\",\"user\":\"u\",\"password\":\"p\"}', NOW(), NOW())", params![])
     .await
     .unwrap();
     let ds = store
-        .find_datasource(conn.last_insert_id().unwrap() as i32)
+        .find_datasource(new_id.unwrap() as i32)
         .await
         .unwrap()
         .unwrap();
@@ -757,7 +833,7 @@ async fn reference_rows(
     );
 
     // An unknown code in a reference table is an error naming the cell, not a panic.
-    conn.query_drop("UPDATE t_ds_datasource SET type = 42")
+    conn.exec("UPDATE t_ds_datasource SET type = 42", params![])
         .await
         .unwrap();
     let err = store.find_datasource(ds.id).await.unwrap_err().to_string();
@@ -777,8 +853,8 @@ async fn alerts_and_links(store: &Store, conn: &mut Conn, schema: SchemaVersion)
         ..Alert::default()
     };
     let id = store.insert_alert(&alert).await.unwrap();
-    let row: mysql_async::Row = conn
-        .exec_first("SELECT * FROM t_ds_alert WHERE id = ?", (id,))
+    let row: Row = conn
+        .first("SELECT * FROM t_ds_alert WHERE id = ?", params![id])
         .await
         .unwrap()
         .unwrap();
@@ -811,7 +887,7 @@ async fn alerts_and_links(store: &Store, conn: &mut Conn, schema: SchemaVersion)
         !store.insert_alert_unless_pending(&down).await.unwrap(),
         "{schema}: one pending alert per content"
     );
-    conn.query_drop("UPDATE t_ds_alert SET alert_status = 1")
+    conn.exec("UPDATE t_ds_alert SET alert_status = 1", params![])
         .await
         .unwrap();
     assert!(
@@ -828,10 +904,10 @@ async fn alerts_and_links(store: &Store, conn: &mut Conn, schema: SchemaVersion)
     };
     link.id = store.insert_process_instance_map(&link).await.unwrap();
     let raw: (i32, i32, i32) = conn
-        .exec_first(
+        .first(
             "SELECT parent_process_instance_id, parent_task_instance_id, process_instance_id \
              FROM t_ds_relation_process_instance WHERE id = ?",
-            (link.id,),
+            params![link.id],
         )
         .await
         .unwrap()
@@ -858,14 +934,15 @@ async fn alerts_and_links(store: &Store, conn: &mut Conn, schema: SchemaVersion)
 }
 
 /// `schema_version` on a 2.0.1-like schema (no restart_time) and a foreign version.
-async fn schema_detection(db: &MariaDb) {
-    db.create_ds_database("ds_old", SchemaVersion::V2_0_2)
-        .await
-        .unwrap();
-    let mut conn = db.root_conn(Some("ds_old")).await.unwrap();
-    conn.query_drop("ALTER TABLE t_ds_process_instance DROP COLUMN restart_time")
-        .await
-        .unwrap();
+async fn schema_detection(db: &TestDb) {
+    db.create_ds_database("ds_old", SchemaVersion::V2_0_2).await;
+    let mut conn = db.conn("ds_old").await;
+    conn.exec(
+        "ALTER TABLE t_ds_process_instance DROP COLUMN restart_time",
+        params![],
+    )
+    .await
+    .unwrap();
     let store = store_for(db, "ds_old").await;
     let v = store
         .schema_version()
@@ -904,10 +981,9 @@ async fn schema_detection(db: &MariaDb) {
     store.close().await;
 
     db.create_ds_database("ds_future", SchemaVersion::V2_0_5)
-        .await
-        .unwrap();
-    let mut conn = db.root_conn(Some("ds_future")).await.unwrap();
-    conn.query_drop("UPDATE t_ds_version SET version = '3.0.0'")
+        .await;
+    let mut conn = db.conn("ds_future").await;
+    conn.exec("UPDATE t_ds_version SET version = '3.0.0'", params![])
         .await
         .unwrap();
     let store = store_for(db, "ds_future").await;
@@ -917,6 +993,23 @@ async fn schema_detection(db: &MariaDb) {
     assert!(
         text.contains("3.0.0") && text.contains("2.0.0-2.0.9"),
         "refusal says what was found and what is served: {text}"
+    );
+    store.close().await;
+
+    // Not a DolphinScheduler 2.0 schema at all: refused, naming what is missing.
+    conn.exec("DROP TABLE t_ds_error_command", params![])
+        .await
+        .unwrap();
+    let store = store_for(db, "ds_future").await;
+    let err = store
+        .schema_version()
+        .await
+        .expect_err("a schema without t_ds_error_command is refused");
+    let text = err.to_string();
+    assert!(
+        matches!(err, store::Error::UnsupportedSchema(_))
+            && text.contains("missing table(s) t_ds_error_command"),
+        "{text}"
     );
     store.close().await;
 }

@@ -18,6 +18,7 @@ async fn clock_follows_server_timezone() {
         (Some("+05:30"), "1970-01-01 05:30:00"),
     ] {
         let store = Store::connect(&ConnectOptions {
+            dialect: dsmaster::store::Dialect::Mysql,
             url: db.ds_url("tz"),
             max_connections: 2,
             min_idle: 0,

@@ -215,7 +215,7 @@ async fn drive(cluster: &LocalCluster, options: &Options) -> Result<Report, Stri
     let fixture = conf.join("chain.json");
     let definition_code = 4_300_000_001_000i64;
     write_chain_fixture(&fixture, options.tasks, definition_code).map_err(|e| e.to_string())?;
-    let mut conn = cluster.conn().await.map_err(|e| e.to_string())?;
+    let mut conn = cluster.db_conn().await.map_err(|e| e.to_string())?;
     let wf = fixtures::import_file(&mut conn, &fixture, &tenant)
         .await
         .map_err(|e| e.to_string())?
@@ -231,11 +231,10 @@ async fn drive(cluster: &LocalCluster, options: &Options) -> Result<Report, Stri
     }
     let deadline = Duration::from_secs(600);
     loop {
-        use mysql_async::prelude::*;
         let finished: Option<i64> = conn
-            .exec_first(
+            .first(
                 "SELECT COUNT(*) FROM t_ds_process_instance WHERE process_definition_code = ? AND state IN (5, 6, 7, 9)",
-                (definition_code,),
+                crate::params![definition_code],
             )
             .await
             .map_err(|e| e.to_string())?;
@@ -270,15 +269,13 @@ async fn drive(cluster: &LocalCluster, options: &Options) -> Result<Report, Stri
         .map(|t| (*t - commands_at).as_secs_f64() * 1000.0)
         .collect();
     pickups.sort_by(|a, b| a.total_cmp(b));
-    let ok: Option<i64> = {
-        use mysql_async::prelude::*;
-        conn.exec_first(
+    let ok: Option<i64> = conn
+        .first(
             "SELECT COUNT(*) FROM t_ds_process_instance WHERE process_definition_code = ? AND state = ?",
-            (definition_code, ExecutionStatus::SUCCESS.code()),
+            crate::params![definition_code, ExecutionStatus::SUCCESS.code()],
         )
         .await
-        .map_err(|e| e.to_string())?
-    };
+        .map_err(|e| e.to_string())?;
     if ok.unwrap_or(0) as usize != options.workflows {
         return Err(format!(
             "only {ok:?} of {} workflows succeeded",

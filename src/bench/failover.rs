@@ -148,8 +148,9 @@ async fn drive(
     .await
     .map_err(|e| e.to_string())?;
     let mut conn = cluster.conn().await.map_err(|e| e.to_string())?;
+    let mut fixture_conn = cluster.db_conn().await.map_err(|e| e.to_string())?;
     for _ in 0..options.instances {
-        fixtures::insert_start_command(&mut conn, &wf)
+        fixtures::insert_start_command(&mut fixture_conn, &wf)
             .await
             .map_err(|e| e.to_string())?;
     }

@@ -21,9 +21,10 @@
 //! 5. the 2.0.0 `datasource.properties` (`spring.datasource.url`, `.username`, `.password`,
 //!    `.driver-class-name`, Druid's `.maxActive`, `.minIdle`, `.maxWait`).
 //!
-//! Only MySQL-protocol URLs are accepted (`jdbc:mysql://`, `jdbc:mariadb://`); the JDBC
-//! URL parser ([`parse_jdbc_url`]) keeps the query parameters and extracts the few that
-//! change how we talk to the server (`serverTimezone`, `useSSL`/`sslMode`).
+//! MySQL-protocol URLs (`jdbc:mysql://`, `jdbc:mariadb://`) and PostgreSQL ones
+//! (`jdbc:postgresql://`, upstream's docker default) are accepted; the JDBC URL parser
+//! ([`parse_jdbc_url`]) keeps the query parameters and extracts the few that change how we
+//! talk to the server (`serverTimezone`, `useSSL`/`sslMode`, PostgreSQL's `currentSchema`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -39,16 +40,18 @@ pub const DEFAULT_MIN_IDLE: u32 = 5;
 /// Default time to wait for a connection (Hikari `connection-timeout`, 30 000 ms).
 pub const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_millis(30_000);
 
-/// How to reach the MySQL database that holds DolphinScheduler's tables.
+/// How to reach the database (MySQL or PostgreSQL) that holds DolphinScheduler's tables.
 ///
 /// `Debug` never shows the password (nor a `password` parameter inside the URL).
 #[derive(Clone, PartialEq)]
 pub struct DataSourceOptions {
     /// The JDBC URL as configured (e.g. `jdbc:mysql://db:3306/dolphinscheduler?useSSL=false`).
     pub url: String,
+    /// Which server the URL names.
+    pub scheme: JdbcScheme,
     /// Database server host name or address (first host of the URL; `localhost` if empty).
     pub host: String,
-    /// Server port (3306 when the URL has none).
+    /// Server port (3306, or 5432 for PostgreSQL, when the URL has none).
     pub port: u16,
     /// Database (schema) name.
     pub database: String,
@@ -91,6 +94,7 @@ impl fmt::Debug for DataSourceOptions {
             .collect();
         f.debug_struct("DataSourceOptions")
             .field("url", &redact_url(&self.url))
+            .field("scheme", &self.scheme)
             .field("host", &self.host)
             .field("port", &self.port)
             .field("database", &self.database)
@@ -109,6 +113,45 @@ impl fmt::Debug for DataSourceOptions {
 }
 
 impl DataSourceOptions {
+    /// Which SQL dialect the server speaks.
+    pub fn dialect(&self) -> crate::store::Dialect {
+        match self.scheme {
+            JdbcScheme::Mysql | JdbcScheme::Mariadb => crate::store::Dialect::Mysql,
+            JdbcScheme::Postgresql => crate::store::Dialect::Postgres,
+        }
+    }
+
+    /// The connection URL for the store's driver of [`Self::dialect`].
+    pub fn connect_url(&self) -> String {
+        match self.scheme {
+            JdbcScheme::Mysql | JdbcScheme::Mariadb => self.mysql_url(),
+            JdbcScheme::Postgresql => self.postgres_url(),
+        }
+    }
+
+    /// The connection URL for `tokio-postgres`: `postgresql://user:pass@host:port/db`, plus
+    /// the search path when pgjdbc's `currentSchema` names one.
+    pub fn postgres_url(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let mut url = format!(
+            "postgresql://{}:{}@{}:{}/{}",
+            percent_encode(&self.username),
+            percent_encode(&self.password),
+            host,
+            self.port,
+            percent_encode(&self.database)
+        );
+        if let Some(schema) = param_ci(&self.params, "currentSchema").filter(|s| !s.is_empty()) {
+            url.push_str("?options=");
+            url.push_str(&percent_encode(&format!("-c search_path={schema}")));
+        }
+        url
+    }
+
     /// The connection URL for `mysql_async`: `mysql://user:pass@host:port/db`, with user,
     /// password and database percent-encoded (mysql_async decodes them). JDBC parameters
     /// are not carried over; apply [`Self::server_timezone`] / [`Self::use_ssl`] through
@@ -137,16 +180,18 @@ pub enum JdbcScheme {
     Mysql,
     /// `jdbc:mariadb://`
     Mariadb,
+    /// `jdbc:postgresql://`
+    Postgresql,
 }
 
-/// The parts of a MySQL/MariaDB JDBC URL that matter to us.
+/// The parts of a MySQL/MariaDB/PostgreSQL JDBC URL that matter to us.
 #[derive(Clone, PartialEq, Eq)]
 pub struct JdbcUrl {
     /// Driver family.
     pub scheme: JdbcScheme,
     /// First host (`localhost` when the URL leaves it empty); IPv6 without brackets.
     pub host: String,
-    /// Port (3306 by default).
+    /// Port (3306 by default, 5432 for PostgreSQL).
     pub port: u16,
     /// Database name (percent-decoded).
     pub database: String,
@@ -187,10 +232,10 @@ fn param_ci<'a>(params: &'a BTreeMap<String, String>, name: &str) -> Option<&'a 
         .map(|(_, v)| v.as_str())
 }
 
-/// Parses `jdbc:mysql://host[:port][,host2…]/database[?k=v&…]` (or `jdbc:mariadb://`).
+/// Parses `jdbc:mysql://host[:port][,host2…]/database[?k=v&…]` (or `jdbc:mariadb://`,
+/// `jdbc:postgresql://`).
 ///
-/// The error is a plain sentence meant to follow `key = "value": `; PostgreSQL URLs get
-/// "PostgreSQL is not supported yet".
+/// The error is a plain sentence meant to follow `key = "value": `.
 pub fn parse_jdbc_url(url: &str) -> Result<JdbcUrl, String> {
     let trimmed = url.trim();
     let lower = trimmed.to_ascii_lowercase();
@@ -199,11 +244,19 @@ pub fn parse_jdbc_url(url: &str) -> Result<JdbcUrl, String> {
     } else if lower.starts_with("jdbc:mariadb:") {
         (JdbcScheme::Mariadb, &trimmed["jdbc:mariadb:".len()..])
     } else if lower.starts_with("jdbc:postgresql:") {
-        return Err("PostgreSQL is not supported yet (dsmaster needs MySQL or MariaDB)".into());
+        (JdbcScheme::Postgresql, &trimmed["jdbc:postgresql:".len()..])
     } else if lower.starts_with("jdbc:h2:") {
-        return Err("H2 is not supported (dsmaster needs MySQL or MariaDB)".into());
+        return Err("H2 is not supported (dsmaster needs MySQL, MariaDB or PostgreSQL)".into());
     } else {
-        return Err("not a MySQL JDBC URL (expected jdbc:mysql://… or jdbc:mariadb://…)".into());
+        return Err(
+            "not a supported JDBC URL (expected jdbc:mysql://…, jdbc:mariadb://… or jdbc:postgresql://…)"
+                .into(),
+        );
+    };
+    let default_port = if scheme == JdbcScheme::Postgresql {
+        5432
+    } else {
+        3306
     };
     let Some(rest) = rest.strip_prefix("//") else {
         let sub = rest.split("//").next().unwrap_or("").trim_end_matches(':');
@@ -241,7 +294,7 @@ pub fn parse_jdbc_url(url: &str) -> Result<JdbcUrl, String> {
     } else {
         host_list.remove(0)
     };
-    let (host, port) = split_host_port(&first)?;
+    let (host, port) = split_host_port(&first, default_port)?;
 
     let database = percent_decode(path.trim_start_matches('/'));
     if database.is_empty() {
@@ -291,7 +344,7 @@ fn split_hosts(hosts: &str) -> Vec<String> {
     out.into_iter().map(|h| h.trim().to_string()).collect()
 }
 
-fn split_host_port(spec: &str) -> Result<(String, u16), String> {
+fn split_host_port(spec: &str, default_port: u16) -> Result<(String, u16), String> {
     let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
         let close = rest.find(']').ok_or("unclosed '[' in the host")?;
         let host = &rest[..close];
@@ -312,7 +365,7 @@ fn split_host_port(spec: &str) -> Result<(String, u16), String> {
         }
     };
     let port = match port {
-        None | Some("") => 3306,
+        None | Some("") => default_port,
         Some(p) => match p.parse::<u16>() {
             Ok(n) if n > 0 => n,
             _ => return Err(format!("{p:?} is not a port number")),
@@ -570,6 +623,7 @@ pub(crate) fn load(
 
     Ok(DataSourceOptions {
         url: url.value.trim().to_string(),
+        scheme: parsed.scheme,
         host: parsed.host,
         port: parsed.port,
         database: parsed.database,
@@ -861,8 +915,13 @@ mod tests {
 
     #[test]
     fn jdbc_url_errors() {
-        let pg = parse_jdbc_url("jdbc:postgresql://127.0.0.1:5432/dolphinscheduler").unwrap_err();
-        assert!(pg.contains("PostgreSQL is not supported yet"), "{pg}");
+        let pg = parse_jdbc_url("jdbc:postgresql://db/dolphinscheduler?currentSchema=ds")
+            .expect("PostgreSQL URLs parse");
+        assert_eq!(
+            (pg.scheme, pg.host.as_str(), pg.port),
+            (JdbcScheme::Postgresql, "db", 5432)
+        );
+        assert_eq!(pg.param("currentschema"), Some("ds"));
         assert!(parse_jdbc_url("jdbc:h2:mem:dolphinscheduler")
             .unwrap_err()
             .contains("H2"));
@@ -893,6 +952,7 @@ mod tests {
 
     fn sample(password: &str) -> DataSourceOptions {
         DataSourceOptions {
+            scheme: JdbcScheme::Mysql,
             url: format!("jdbc:mysql://h/db?password={password}&useSSL=false"),
             host: "h".into(),
             port: 3306,
@@ -1050,29 +1110,38 @@ mod tests {
         assert_eq!(ds.username, "root");
         assert_eq!(ds.max_pool_size, 12);
 
-        let e = env(&[("DATABASE_TYPE", "postgresql"), ("DATABASE_HOST", "pg")]);
-        let err = load(dir.path(), &e).unwrap_err().to_string();
-        assert!(err.contains("PostgreSQL is not supported yet"), "{err}");
+        // Upstream's docker default: PostgreSQL, port 5432 unless given.
+        let e = env(&[
+            ("DATABASE_TYPE", "postgresql"),
+            ("DATABASE_HOST", "pg"),
+            ("DATABASE_USERNAME", "root"),
+            ("DATABASE_PASSWORD", "p@ss"),
+        ]);
+        let ds = load(dir.path(), &e).expect("loads");
+        assert_eq!(ds.scheme, JdbcScheme::Postgresql);
+        assert_eq!(ds.dialect(), crate::store::Dialect::Postgres);
+        assert_eq!(
+            ds.connect_url(),
+            "postgresql://root:p%40ss@pg:5432/dolphinscheduler"
+        );
     }
 
     #[test]
-    fn postgres_yaml_is_refused_and_missing_url_is_explained() {
+    fn postgres_yaml_is_read_and_missing_url_is_explained() {
         let dir = tempfile::tempdir().expect("tempdir");
         let err = load(dir.path(), &BTreeMap::new()).unwrap_err().to_string();
         assert!(err.contains("SPRING_DATASOURCE_URL"), "{err}");
         write(
             dir.path(),
             "application-postgresql.yaml",
-            "spring:\n  datasource:\n    url: jdbc:postgresql://127.0.0.1:5432/dolphinscheduler\n    username: root\n    password: root\n",
+            "spring:\n  datasource:\n    driver-class-name: org.postgresql.Driver\n    url: jdbc:postgresql://127.0.0.1/dolphinscheduler?currentSchema=ds\n    username: root\n    password: root\n",
         );
-        let err = load(dir.path(), &env(&[("DATABASE_TYPE", "postgresql")]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("application-postgresql.yaml: spring.datasource.url = "),
-            "{err}"
+        let ds = load(dir.path(), &env(&[("DATABASE_TYPE", "postgresql")])).expect("loads");
+        assert_eq!((ds.scheme, ds.port), (JdbcScheme::Postgresql, 5432));
+        assert_eq!(
+            ds.connect_url(),
+            "postgresql://root:root@127.0.0.1:5432/dolphinscheduler?options=-c%20search_path%3Dds"
         );
-        assert!(err.contains("PostgreSQL is not supported yet"), "{err}");
     }
 
     #[test]

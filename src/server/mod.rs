@@ -447,12 +447,19 @@ impl Settings {
                 .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
             advertised_ip,
             datasource: store::ConnectOptions {
-                url: ds.mysql_url(),
+                dialect: ds.dialect(),
+                url: ds.connect_url(),
                 max_connections: ds.max_pool_size.max(1) as usize,
                 min_idle: ds.min_idle as usize,
                 server_timezone: ds.server_timezone.clone(),
             },
-            datasource_label: format!("{}:{}/{}", ds.host, ds.port, ds.database),
+            datasource_label: format!(
+                "{} {}:{}/{}",
+                ds.dialect().name(),
+                ds.host,
+                ds.port,
+                ds.database
+            ),
             registry,
             wire_dialect,
             heartbeat_format,

@@ -4,11 +4,11 @@
 //! whose `id % master_count == slot`, and the checked DELETE inside the start transaction
 //! decides a race between two masters (the loser rolls back and moves on).
 
+use super::db::{Dialect, Row, Value};
 use super::rows::{CommandRow, ProcessInstance};
 use super::sql::Insert;
 use super::{Result, SqlContext, Store};
-use mysql_async::prelude::*;
-use mysql_async::TxOpts;
+use crate::params;
 use std::collections::HashSet;
 
 /// The next command of our slot: decoded, or a row whose columns do not decode (which must
@@ -64,17 +64,18 @@ impl Store {
         let page = (limit * size).max(1) as u64;
         let mut offset = 0u64;
         loop {
-            let rows: Vec<mysql_async::Row> = conn
-                .exec(
+            let rows: Vec<Row> = conn
+                .all(
                     "SELECT * FROM t_ds_command ORDER BY process_instance_priority, id ASC LIMIT ? OFFSET ?",
-                    (page, offset),
+                    params![page, offset],
                 )
                 .await
                 .ctx(|| "reading t_ds_command".into())?;
             let last_page = (rows.len() as u64) < page;
             for row in rows {
-                let id: Option<i32> = row.get("id");
-                let Some(id) = id else { continue };
+                let Some(Ok(id)) = row.get_opt::<i32, _>("id") else {
+                    continue;
+                };
                 if (id as usize) % size != slot || skip.contains(&id) {
                     continue;
                 }
@@ -98,28 +99,32 @@ impl Store {
 
     /// Runs `statements` and then deletes the command, in one transaction. With `checked`, a
     /// DELETE that finds no row (another master took the command) rolls everything back and
-    /// returns `None`. Returns the last insert id of each statement otherwise.
+    /// returns `None`. Returns the inserted id of each INSERT (`None` for other statements)
+    /// otherwise.
     pub(crate) async fn with_command_taken(
         &self,
         command_id: i32,
-        statements: Vec<(String, mysql_async::Params, String)>,
+        statements: Vec<(String, Vec<Value>, String)>,
         checked: bool,
-    ) -> Result<Option<Vec<Option<u64>>>> {
-        self.fence_hold().await?;
+    ) -> Result<Option<Vec<Option<i64>>>> {
         let mut tx = self
-            .pool
-            .start_transaction(TxOpts::default())
-            .await
-            .ctx(|| format!("starting the transaction for command {command_id}"))?;
+            .begin(|| format!("starting the transaction for command {command_id}"))
+            .await?;
         let mut ids = Vec::with_capacity(statements.len());
         for (sql, params, what) in statements {
-            tx.exec_drop(sql, params).await.ctx(|| what)?;
-            ids.push(tx.last_insert_id());
+            let id = if sql.trim_start().starts_with("INSERT") {
+                tx.insert(&sql, params).await.ctx(|| what)?.1
+            } else {
+                tx.exec(&sql, params).await.ctx(|| what)?;
+                None
+            };
+            ids.push(id);
         }
-        tx.exec_drop("DELETE FROM t_ds_command WHERE id = ?", (command_id,))
+        let deleted = tx
+            .exec("DELETE FROM t_ds_command WHERE id = ?", params![command_id])
             .await
             .ctx(|| format!("deleting command {command_id}"))?;
-        if checked && tx.affected_rows() != 1 {
+        if checked && deleted != 1 {
             tx.rollback()
                 .await
                 .ctx(|| format!("rolling back command {command_id}"))?;
@@ -135,7 +140,11 @@ impl Store {
     /// Moves a command whose row does not decode to `t_ds_error_command`, copying the columns
     /// in SQL so nothing has to be interpreted.
     pub async fn move_broken_command(&self, id: i32, message: &str) -> Result<()> {
-        let copy = "INSERT IGNORE INTO t_ds_error_command (id, command_type, executor_id, \
+        let ignore = match self.dialect() {
+            Dialect::Mysql => ("INSERT IGNORE", ""),
+            Dialect::Postgres => ("INSERT", " ON CONFLICT (id) DO NOTHING"),
+        };
+        let copy = "INTO t_ds_error_command (id, command_type, executor_id, \
              process_definition_code, command_param, warning_type, warning_group_id, schedule_time, \
              task_depend_type, failure_strategy, start_time, update_time, environment_code, \
              process_instance_priority, dry_run, message) \
@@ -146,8 +155,8 @@ impl Store {
         self.with_command_taken(
             id,
             vec![(
-                copy.to_string(),
-                (message, id).into(),
+                format!("{} {copy}{}", ignore.0, ignore.1),
+                params![message, id],
                 format!("copying command {id} to t_ds_error_command"),
             )],
             false,
@@ -161,7 +170,10 @@ impl Store {
     pub async fn command_exists(&self, id: i32) -> Result<bool> {
         let mut conn = self.conn().await?;
         let n: Option<i64> = conn
-            .exec_first("SELECT COUNT(*) FROM t_ds_command WHERE id = ?", (id,))
+            .first(
+                "SELECT COUNT(*) FROM t_ds_command WHERE id = ?",
+                params![id],
+            )
             .await
             .ctx(|| format!("reading back command {id}"))?;
         Ok(n.unwrap_or(0) > 0)
@@ -175,10 +187,10 @@ impl Store {
         host: &str,
     ) -> Result<Option<ProcessInstance>> {
         let mut conn = self.conn().await?;
-        let row: Option<mysql_async::Row> = conn
-            .exec_first(
+        let row: Option<Row> = conn
+            .first(
                 "SELECT * FROM t_ds_process_instance WHERE name = ? AND host = ? ORDER BY id DESC LIMIT 1",
-                (name, host),
+                params![name, host],
             )
             .await
             .ctx(|| format!("reading back instance {name:?}"))?;
@@ -233,7 +245,12 @@ impl Store {
             .val("dry_run", cmd.dry_run)
             .val("message", message.to_string());
         let (sql, params) = insert.build("t_ds_error_command");
-        let sql = format!("{sql} ON DUPLICATE KEY UPDATE message = VALUES(message)");
+        let sql = match self.dialect() {
+            Dialect::Mysql => format!("{sql} ON DUPLICATE KEY UPDATE message = VALUES(message)"),
+            Dialect::Postgres => {
+                format!("{sql} ON CONFLICT (id) DO UPDATE SET message = EXCLUDED.message")
+            }
+        };
         let what = format!("inserting error command {}", cmd.id);
         self.with_command_taken(cmd.id, vec![(sql, params, what)], false)
             .await

@@ -1,9 +1,10 @@
 //! Definitions and reference data the master reads: the versioned `_log` tables (as 2.0.5
 //! does, never the current relation table), tenant and queue, environment.
 
+use super::db::{Row, Value};
 use super::rows::{ProcessDefinition, Relation, TaskDefinition};
 use super::{Result, SqlContext, Store};
-use mysql_async::prelude::*;
+use crate::params;
 use std::collections::HashMap;
 
 const DEFINITION_COLUMNS: &str =
@@ -38,10 +39,10 @@ impl Store {
         version: i32,
     ) -> Result<Option<ProcessDefinition>> {
         let mut conn = self.conn().await?;
-        let current: Option<mysql_async::Row> = conn
-            .exec_first(
-                format!("SELECT {DEFINITION_COLUMNS} FROM t_ds_process_definition WHERE code = ?"),
-                (code,),
+        let current: Option<Row> = conn
+            .first(
+                &format!("SELECT {DEFINITION_COLUMNS} FROM t_ds_process_definition WHERE code = ?"),
+                params![code],
             )
             .await
             .ctx(|| format!("reading process definition {code}"))?;
@@ -51,12 +52,12 @@ impl Store {
                 return Ok(Some(def));
             }
         }
-        let logged: Option<mysql_async::Row> = conn
-            .exec_first(
-                format!(
+        let logged: Option<Row> = conn
+            .first(
+                &format!(
                     "SELECT {DEFINITION_COLUMNS} FROM t_ds_process_definition_log WHERE code = ? AND version = ?"
                 ),
-                (code, version),
+                params![code, version],
             )
             .await
             .ctx(|| format!("reading process definition {code} version {version}"))?;
@@ -69,11 +70,11 @@ impl Store {
     pub async fn load_dag(&self, code: i64, version: i32) -> Result<Dag> {
         let mut conn = self.conn().await?;
         let relations: Vec<(i64, i32, i64, i32)> = conn
-            .exec(
+            .all(
                 "SELECT pre_task_code, pre_task_version, post_task_code, post_task_version \
                  FROM t_ds_process_task_relation_log \
                  WHERE process_definition_code = ? AND process_definition_version = ? ORDER BY id",
-                (code, version),
+                params![code, version],
             )
             .await
             .ctx(|| format!("reading relations of process definition {code} version {version}"))?;
@@ -99,19 +100,19 @@ impl Store {
         let mut tasks = HashMap::new();
         if !versions.is_empty() {
             let mut clauses = Vec::with_capacity(versions.len());
-            let mut params: Vec<mysql_async::Value> = Vec::with_capacity(versions.len() * 2);
+            let mut params: Vec<Value> = Vec::with_capacity(versions.len() * 2);
             for (c, v) in &versions {
                 clauses.push("(code = ? AND version = ?)");
                 params.push((*c).into());
                 params.push((*v).into());
             }
-            let rows: Vec<mysql_async::Row> = conn
-                .exec(
-                    format!(
+            let rows: Vec<Row> = conn
+                .all(
+                    &format!(
                         "SELECT {TASK_DEFINITION_COLUMNS} FROM t_ds_task_definition_log WHERE {}",
                         clauses.join(" OR ")
                     ),
-                    mysql_async::Params::Positional(params),
+                    params,
                 )
                 .await
                 .ctx(|| format!("reading task definitions of process definition {code}"))?;
@@ -138,19 +139,22 @@ impl Store {
         let mut tenant: Option<(Option<String>, Option<String>)> = None;
         if tenant_id >= 0 {
             tenant = conn
-                .exec_first(tenant_query, (tenant_id,))
+                .first(tenant_query, params![tenant_id])
                 .await
                 .ctx(|| format!("reading tenant {tenant_id}"))?;
         }
         if tenant.is_none() {
             if let Some(user) = owner_user_id.filter(|u| *u != 0) {
                 let user_tenant: Option<Option<i32>> = conn
-                    .exec_first("SELECT tenant_id FROM t_ds_user WHERE id = ?", (user,))
+                    .first(
+                        "SELECT tenant_id FROM t_ds_user WHERE id = ?",
+                        params![user],
+                    )
                     .await
                     .ctx(|| format!("reading user {user}"))?;
                 if let Some(Some(t)) = user_tenant {
                     tenant = conn
-                        .exec_first(tenant_query, (t,))
+                        .first(tenant_query, params![t])
                         .await
                         .ctx(|| format!("reading tenant {t}"))?;
                 }
@@ -160,7 +164,10 @@ impl Store {
             return Ok(None);
         };
         let user_queue: Option<Option<String>> = conn
-            .exec_first("SELECT queue FROM t_ds_user WHERE id = ?", (executor_id,))
+            .first(
+                "SELECT queue FROM t_ds_user WHERE id = ?",
+                params![executor_id],
+            )
             .await
             .ctx(|| format!("reading user {executor_id}"))?;
         let queue = user_queue
@@ -177,9 +184,9 @@ impl Store {
         }
         let mut conn = self.conn().await?;
         let config: Option<Option<String>> = conn
-            .exec_first(
+            .first(
                 "SELECT config FROM t_ds_environment WHERE code = ?",
-                (code,),
+                params![code],
             )
             .await
             .ctx(|| format!("reading environment {code}"))?;

@@ -2,12 +2,12 @@
 //! (`host = 'NULL'` plus a RECOVER_TOLERANCE_FAULT_PROCESS command, in one transaction as
 //! upstream's `processNeedFailoverProcessInstances`), and taking one back (`recover_instance`).
 
+use super::db::Row;
 use super::rows::ProcessInstance;
 use super::sql::{Insert, Update};
 use super::{Result, SqlContext, Store};
 use crate::model::{CommandType, ExecutionStatus, FailureStrategy, TaskDependType};
-use mysql_async::prelude::*;
-use mysql_async::TxOpts;
+use crate::params;
 
 /// What a recovery command does to a task row (upstream `initTaskInstance`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,10 +40,13 @@ impl Store {
     pub async fn hosts_with_unfinished_instances(&self) -> Result<Vec<String>> {
         let mut conn = self.conn().await?;
         let hosts: Vec<Option<String>> = conn
-            .query(format!(
-                "SELECT DISTINCT host FROM t_ds_process_instance WHERE state IN ({})",
-                states_sql()
-            ))
+            .all(
+                &format!(
+                    "SELECT DISTINCT host FROM t_ds_process_instance WHERE state IN ({})",
+                    states_sql()
+                ),
+                params![],
+            )
             .await
             .ctx(|| "reading hosts of unfinished instances".into())?;
         Ok(hosts.into_iter().flatten().collect())
@@ -52,13 +55,13 @@ impl Store {
     /// Unfinished instances owned by `host`, by id.
     pub async fn unfinished_instances_of(&self, host: &str) -> Result<Vec<ProcessInstance>> {
         let mut conn = self.conn().await?;
-        let rows: Vec<mysql_async::Row> = conn
-            .exec(
-                format!(
+        let rows: Vec<Row> = conn
+            .all(
+                &format!(
                     "SELECT * FROM t_ds_process_instance WHERE host = ? AND state IN ({}) ORDER BY id",
                     states_sql()
                 ),
-                (host,),
+                params![host],
             )
             .await
             .ctx(|| format!("reading unfinished instances of {host}"))?;
@@ -74,22 +77,20 @@ impl Store {
     /// two masters failing over the same host cannot both queue a recovery.
     pub async fn hand_over_instance(&self, p: &ProcessInstance, from_host: &str) -> Result<bool> {
         let now = self.clock.now();
-        self.fence_hold().await?;
         let mut tx = self
-            .pool
-            .start_transaction(TxOpts::default())
+            .begin(|| format!("starting the failover of instance {}", p.id))
+            .await?;
+        let released = tx
+            .exec(
+                &format!(
+                    "UPDATE t_ds_process_instance SET host = 'NULL' WHERE id = ? AND host = ? AND state IN ({})",
+                    states_sql()
+                ),
+                params![p.id, from_host],
+            )
             .await
-            .ctx(|| format!("starting the failover of instance {}", p.id))?;
-        tx.exec_drop(
-            format!(
-                "UPDATE t_ds_process_instance SET host = 'NULL' WHERE id = ? AND host = ? AND state IN ({})",
-                states_sql()
-            ),
-            (p.id, from_host),
-        )
-        .await
-        .ctx(|| format!("releasing instance {}", p.id))?;
-        if tx.affected_rows() != 1 {
+            .ctx(|| format!("releasing instance {}", p.id))?;
+        if released != 1 {
             tx.rollback()
                 .await
                 .ctx(|| "rolling back a failover".into())?;
@@ -117,7 +118,7 @@ impl Store {
             .val("executor_id", p.executor_id)
             .val("dry_run", p.dry_run);
         let (sql, params) = insert.build("t_ds_command");
-        tx.exec_drop(sql, params)
+        tx.insert(&sql, params)
             .await
             .ctx(|| format!("queueing the recovery of instance {}", p.id))?;
         self.fence_check()?;
@@ -164,7 +165,7 @@ impl Store {
             };
             statements.push((
                 sql.to_string(),
-                (id,).into(),
+                params![id],
                 format!("resetting task instance {id}"),
             ));
         }
@@ -177,8 +178,12 @@ impl Store {
     /// A task instance is superseded (retry, fault tolerance): `flag = 0`.
     pub async fn invalidate_task_instance(&self, id: i32) -> Result<()> {
         let mut conn = self.conn().await?;
-        conn.exec_drop("UPDATE t_ds_task_instance SET flag = 0 WHERE id = ?", (id,))
-            .await
-            .ctx(|| format!("invalidating task instance {id}"))
+        conn.exec(
+            "UPDATE t_ds_task_instance SET flag = 0 WHERE id = ?",
+            params![id],
+        )
+        .await
+        .ctx(|| format!("invalidating task instance {id}"))
+        .map(|_| ())
     }
 }

@@ -2,12 +2,13 @@
 //! the columns that changed (shared/spec/database.md section 6 lists when each must be
 //! current), plus the reads used to rebuild a workflow after a restart.
 
+use super::db::Row;
 use super::rows::{ProcessInstance, TaskInstance};
 use super::sql::{Insert, Update};
 use super::{Result, SqlContext, Store};
 use crate::model::ExecutionStatus;
+use crate::params;
 use chrono::NaiveDateTime;
-use mysql_async::prelude::*;
 
 /// The columns written when a worker acknowledges a task.
 #[derive(Debug, Clone, Default)]
@@ -148,28 +149,30 @@ impl Store {
             .opt("var_pool", t.var_pool.clone())
             .val("dry_run", t.dry_run);
         let (sql, params) = match self.owner() {
-            Some(o) => insert.build_if_owned("t_ds_task_instance", t.process_instance_id, &o.addr),
+            Some(o) => insert.build_if_owned(
+                "t_ds_task_instance",
+                t.process_instance_id,
+                &o.addr,
+                self.dialect(),
+            ),
             None => insert.build("t_ds_task_instance"),
         };
         let mut conn = self.conn().await?;
         self.fence_check()?;
-        conn.exec_drop(sql, params).await.ctx(|| {
+        let (inserted, id) = conn.insert(&sql, params).await.ctx(|| {
             format!(
                 "inserting task instance {:?} of process instance {}",
                 t.name, t.process_instance_id
             )
         })?;
-        if conn.affected_rows() == 0 {
+        if inserted == 0 {
             return Err(super::Error::NotOwner {
                 table: "t_ds_process_instance",
                 id: t.process_instance_id,
                 owner: self.owner().map(|o| o.addr.clone()).unwrap_or_default(),
             });
         }
-        Ok(conn
-            .last_insert_id()
-            .and_then(|id| i32::try_from(id).ok())
-            .unwrap_or(0))
+        Ok(id.and_then(|id| i32::try_from(id).ok()).unwrap_or(0))
     }
 
     /// Dispatch succeeded: the worker and the time (2.0.2+ upstream, so the UI can kill the
@@ -276,8 +279,8 @@ impl Store {
 
     pub async fn find_task_instance(&self, id: i32) -> Result<Option<TaskInstance>> {
         let mut conn = self.conn().await?;
-        let row: Option<mysql_async::Row> = conn
-            .exec_first("SELECT * FROM t_ds_task_instance WHERE id = ?", (id,))
+        let row: Option<Row> = conn
+            .first("SELECT * FROM t_ds_task_instance WHERE id = ?", params![id])
             .await
             .ctx(|| format!("reading task instance {id}"))?;
         row.map(TaskInstance::from_row).transpose()
@@ -285,8 +288,11 @@ impl Store {
 
     pub async fn find_process_instance(&self, id: i32) -> Result<Option<ProcessInstance>> {
         let mut conn = self.conn().await?;
-        let row: Option<mysql_async::Row> = conn
-            .exec_first("SELECT * FROM t_ds_process_instance WHERE id = ?", (id,))
+        let row: Option<Row> = conn
+            .first(
+                "SELECT * FROM t_ds_process_instance WHERE id = ?",
+                params![id],
+            )
             .await
             .ctx(|| format!("reading process instance {id}"))?;
         row.map(|r| ProcessInstance::from_row(r, self.has_restart_time()))
@@ -320,8 +326,8 @@ impl Store {
             "SELECT * FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id"
         };
         let mut conn = self.conn().await?;
-        let rows: Vec<mysql_async::Row> = conn
-            .exec(sql, (process_instance_id,))
+        let rows: Vec<Row> = conn
+            .all(sql, params![process_instance_id])
             .await
             .ctx(|| format!("reading task instances of process instance {process_instance_id}"))?;
         rows.into_iter().map(TaskInstance::from_row).collect()
@@ -342,10 +348,11 @@ impl Store {
         let (sql, params) = update.build_if_owned(table, id, &addr);
         let mut conn = self.conn().await?;
         self.fence_check()?;
-        conn.exec_drop(sql, params)
+        let changed = conn
+            .exec(&sql, params)
             .await
             .ctx(|| format!("updating {table} id {id}"))?;
-        if conn.affected_rows() > 0 {
+        if changed > 0 {
             return Ok(());
         }
         let host_sql = if table == "t_ds_process_instance" {
@@ -354,7 +361,7 @@ impl Store {
             "SELECT p.host FROM t_ds_task_instance t JOIN t_ds_process_instance p ON p.id = t.process_instance_id WHERE t.id = ?"
         };
         let host: Option<Option<String>> = conn
-            .exec_first(host_sql, (id,))
+            .first(host_sql, params![id])
             .await
             .ctx(|| format!("reading the owner of {table} id {id}"))?;
         match host.flatten() {
@@ -374,8 +381,9 @@ impl Store {
         let (sql, params) = update.build(table, id);
         let mut conn = self.conn().await?;
         self.fence_check()?;
-        conn.exec_drop(sql, params)
+        conn.exec(&sql, params)
             .await
             .ctx(|| format!("updating {table} id {id}"))
+            .map(|_| ())
     }
 }

@@ -2,14 +2,14 @@
 //! (sub-process children, complement chaining), the sub-process child's construction, the
 //! instance look-ups of DEPENDENT tasks, and the complement instance's schedule time.
 
+use super::db::Row;
 use super::rows::ProcessInstance;
 use super::sql::{Insert, Update};
 use super::{Result, SqlContext, Store};
 use crate::engine::subprocess::NewCommand;
 use crate::model::ExecutionStatus;
+use crate::params;
 use chrono::NaiveDateTime;
-use mysql_async::prelude::*;
-use mysql_async::TxOpts;
 
 /// States upstream's `queryLastRunningProcess` treats as running (2.0.5 `stateArray`).
 const RUNNING_STATES: [ExecutionStatus; 5] = [
@@ -46,17 +46,14 @@ impl Store {
             .val("dry_run", c.dry_run);
         let (sql, params) = insert.build("t_ds_command");
         let mut conn = self.conn().await?;
-        conn.exec_drop(sql, params).await.ctx(|| {
+        let (_, id) = conn.insert(&sql, params).await.ctx(|| {
             format!(
                 "inserting a {} command for definition {}",
                 c.command_type, c.process_definition_code
             )
         })?;
         self.signal_command();
-        Ok(conn
-            .last_insert_id()
-            .and_then(|id| i32::try_from(id).ok())
-            .unwrap_or(0))
+        Ok(id.and_then(|id| i32::try_from(id).ok()).unwrap_or(0))
     }
 
     /// Upstream `updateSubProcessDefinitionByParent`: the child definition takes the parent
@@ -67,21 +64,22 @@ impl Store {
         warning_group_id: i32,
     ) -> Result<()> {
         let mut conn = self.conn().await?;
-        conn.exec_drop(
+        conn.exec(
             "UPDATE t_ds_process_definition SET warning_group_id = ? WHERE code = ?",
-            (warning_group_id, definition_code),
+            params![warning_group_id, definition_code],
         )
         .await
         .ctx(|| format!("setting the alert group of process definition {definition_code}"))
+        .map(|_| ())
     }
 
     /// Current version of a definition (`queryByCode`), `None` when it does not exist.
     pub async fn current_definition_version(&self, code: i64) -> Result<Option<i32>> {
         let mut conn = self.conn().await?;
         let v: Option<Option<i32>> = conn
-            .exec_first(
+            .first(
                 "SELECT version FROM t_ds_process_definition WHERE code = ?",
-                (code,),
+                params![code],
             )
             .await
             .ctx(|| format!("reading process definition {code}"))?;
@@ -98,51 +96,47 @@ impl Store {
         param_with_id: impl Fn(i32) -> Option<String>,
         map: Option<crate::store::ProcessInstanceMap>,
     ) -> Result<Option<ProcessInstance>> {
-        self.fence_hold().await?;
         let mut tx = self
-            .pool
-            .start_transaction(TxOpts::default())
-            .await
-            .ctx(|| format!("starting the transaction for command {command_id}"))?;
+            .begin(|| format!("starting the transaction for command {command_id}"))
+            .await?;
         let (sql, params) = self
             .process_instance_insert(&instance)
             .build("t_ds_process_instance");
-        tx.exec_drop(sql, params)
+        let (_, id) = tx
+            .insert(&sql, params)
             .await
             .ctx(|| format!("inserting the sub-process instance of command {command_id}"))?;
-        let id = tx
-            .last_insert_id()
-            .and_then(|i| i32::try_from(i).ok())
-            .unwrap_or(0);
+        let id = id.and_then(|i| i32::try_from(i).ok()).unwrap_or(0);
         instance.id = id;
         if let Some(param) = param_with_id(id) {
             let (sql, params) = Update::default()
                 .val("command_param", param.clone())
                 .build("t_ds_process_instance", id);
-            tx.exec_drop(sql, params)
+            tx.exec(&sql, params)
                 .await
                 .ctx(|| format!("writing the child id into process instance {id}"))?;
             instance.command_param = Some(param);
         }
         if let Some(mut m) = map {
             m.process_instance_id = id;
-            tx.exec_drop(
+            tx.exec(
                 "UPDATE t_ds_relation_process_instance SET parent_process_instance_id = ?, \
                  parent_task_instance_id = ?, process_instance_id = ? WHERE id = ?",
-                (
+                params![
                     m.parent_process_instance_id,
                     m.parent_task_instance_id,
                     m.process_instance_id,
-                    m.id,
-                ),
+                    m.id
+                ],
             )
             .await
             .ctx(|| format!("linking sub-process instance {id}"))?;
         }
-        tx.exec_drop("DELETE FROM t_ds_command WHERE id = ?", (command_id,))
+        let deleted = tx
+            .exec("DELETE FROM t_ds_command WHERE id = ?", params![command_id])
             .await
             .ctx(|| format!("deleting command {command_id}"))?;
-        if tx.affected_rows() != 1 {
+        if deleted != 1 {
             tx.rollback()
                 .await
                 .ctx(|| format!("rolling back command {command_id}"))?;
@@ -171,35 +165,35 @@ impl Store {
             .iter()
             .map(|s| s.code().to_string())
             .collect();
-        let running: Option<mysql_async::Row> = conn
-            .exec_first(
-                format!(
+        let running: Option<Row> = conn
+            .first(
+                &format!(
                     "SELECT * FROM t_ds_process_instance WHERE process_definition_code = ? \
                      AND state IN ({}) AND ((schedule_time >= ? AND schedule_time <= ?) \
                      OR (start_time >= ? AND start_time <= ?)) ORDER BY start_time DESC LIMIT 1",
                     states.join(", ")
                 ),
-                (definition_code, start, end, start, end),
+                params![definition_code, start, end, start, end],
             )
             .await
             .ctx(|| format!("reading running instances of definition {definition_code}"))?;
         if let Some(row) = running {
             return ProcessInstance::from_row(row, has_restart).map(Some);
         }
-        let scheduled: Option<mysql_async::Row> = conn
-            .exec_first(
+        let scheduled: Option<Row> = conn
+            .first(
                 "SELECT * FROM t_ds_process_instance WHERE process_definition_code = ? \
                  AND schedule_time >= ? AND schedule_time <= ? ORDER BY end_time DESC LIMIT 1",
-                (definition_code, start, end),
+                params![definition_code, start, end],
             )
             .await
             .ctx(|| format!("reading scheduled instances of definition {definition_code}"))?;
-        let manual: Option<mysql_async::Row> = conn
-            .exec_first(
+        let manual: Option<Row> = conn
+            .first(
                 "SELECT * FROM t_ds_process_instance WHERE process_definition_code = ? \
                  AND schedule_time IS NULL AND start_time >= ? AND start_time <= ? \
                  ORDER BY end_time DESC LIMIT 1",
-                (definition_code, start, end),
+                params![definition_code, start, end],
             )
             .await
             .ctx(|| format!("reading manual instances of definition {definition_code}"))?;
@@ -235,9 +229,10 @@ impl Store {
             .opt("global_params", global_params);
         let (sql, params) = update.build("t_ds_process_instance", id);
         let mut conn = self.conn().await?;
-        conn.exec_drop(sql, params)
+        conn.exec(&sql, params)
             .await
             .ctx(|| format!("updating t_ds_process_instance id {id}"))
+            .map(|_| ())
     }
 
     /// A logic task starts on this master (DEPENDENT: host, RUNNING_EXECUTION, start time;
@@ -256,8 +251,9 @@ impl Store {
             .val("log_path", log_path.to_string());
         let (sql, params) = update.build("t_ds_task_instance", id);
         let mut conn = self.conn().await?;
-        conn.exec_drop(sql, params)
+        conn.exec(&sql, params)
             .await
             .ctx(|| format!("updating t_ds_task_instance id {id}"))
+            .map(|_| ())
     }
 }

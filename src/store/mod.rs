@@ -1,4 +1,4 @@
-//! Every SQL statement the master issues against the 2.0.x MySQL schema.
+//! Every SQL statement the master issues against the 2.0.x schema, on MySQL or PostgreSQL.
 //!
 //! The engine calls typed methods here; no SQL lives anywhere else. The store follows
 //! upstream's write semantics where other components can see them (shared/spec/database.md):
@@ -8,10 +8,16 @@
 //!
 //! DATETIME columns hold wall-clock values in the database session's time zone (what
 //! Connector/J does for the Java master), so [`Clock`] converts instants using the offset
-//! the server reports at connect time.
+//! the server reports at connect time. On PostgreSQL the `timestamp` columns hold the wall
+//! clock of the writer's own zone (pgjdbc renders a `java.util.Date` in the JVM's default
+//! zone), so there the clock uses this process's local offset.
+//!
+//! Both servers are reached through [`db`]: statements are written once where the dialects
+//! agree, and once per [`db::Dialect`] beside each other where they do not.
 
 mod clock;
 mod command;
+pub mod db;
 mod definition;
 mod failover;
 mod instance;
@@ -33,9 +39,9 @@ pub use reference::*;
 pub use rows::*;
 pub use version::SchemaVersion;
 
-use mysql_async::prelude::*;
-use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
-use std::time::Duration;
+use crate::params;
+pub use db::Dialect;
+use db::{DbError, Pool};
 
 /// What went wrong in the store, with the table, row and column where that is known.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +50,7 @@ pub enum Error {
     Sql {
         context: String,
         #[source]
-        source: mysql_async::Error,
+        source: DbError,
     },
     #[error("bad value in {table} id {id} column {column}: {reason}")]
     BadValue {
@@ -93,7 +99,7 @@ pub(crate) trait SqlContext<T> {
     fn ctx(self, context: impl FnOnce() -> String) -> Result<T>;
 }
 
-impl<T> SqlContext<T> for std::result::Result<T, mysql_async::Error> {
+impl<T> SqlContext<T> for std::result::Result<T, DbError> {
     fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|source| Error::Sql {
             context: context(),
@@ -119,7 +125,9 @@ pub struct Store {
 /// How to reach the database; built by `config` from the cluster's datasource settings.
 #[derive(Clone)]
 pub struct ConnectOptions {
-    /// `mysql://user:password@host:port/database` (as `mysql_async` understands it).
+    pub dialect: Dialect,
+    /// `mysql://user:password@host:port/database` (as `mysql_async` understands it) or
+    /// `postgresql://user:password@host:port/database` (as `tokio-postgres` does).
     pub url: String,
     pub max_connections: usize,
     pub min_idle: usize,
@@ -132,6 +140,7 @@ impl std::fmt::Debug for ConnectOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL carries the password: never print it.
         f.debug_struct("ConnectOptions")
+            .field("dialect", &self.dialect)
             .field("max_connections", &self.max_connections)
             .field("min_idle", &self.min_idle)
             .finish_non_exhaustive()
@@ -141,58 +150,23 @@ impl std::fmt::Debug for ConnectOptions {
 impl Store {
     /// Opens the pool and checks the server answers; reads the session time-zone offset.
     pub async fn connect(options: &ConnectOptions) -> Result<Store> {
-        let opts = Opts::from_url(&options.url).map_err(|e| Error::BadUrl(e.to_string()))?;
-        let constraints = PoolConstraints::new(
-            options.min_idle.min(options.max_connections),
-            options.max_connections.max(1),
+        let pool = Pool::new(
+            options.dialect,
+            &db::PoolOptions {
+                url: options.url.clone(),
+                max_connections: options.max_connections,
+                min_idle: options.min_idle,
+            },
         )
-        .unwrap_or_default();
-        let pool_opts = PoolOpts::default()
-            .with_constraints(constraints)
-            .with_inactive_connection_ttl(Duration::from_secs(600))
-            // The default COM_RESET_CONNECTION on every return to the pool costs a round trip
-            // and drops the connection's server-side prepared statements, so every statement
-            // was prepared afresh (measured: Com_stmt_prepare == Com_stmt_execute). The store
-            // leaves no session state behind (no SET, no temporary tables; an unfinished
-            // transaction is rolled back by mysql_async when dropped), so skip the reset.
-            .with_reset_connection(false);
-        let builder = OptsBuilder::from_opts(opts)
-            .pool_opts(pool_opts)
-            .prefer_socket(false)
-            .stmt_cache_size(256);
-        let pool = Pool::new(builder);
+        .map_err(Error::BadUrl)?;
         let mut conn = pool
-            .get_conn()
+            .conn()
             .await
             .ctx(|| "connecting to the database".into())?;
-        let session: Option<mysql_async::Row> = conn
-            .query_first("SELECT TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), NOW())")
-            .await
-            .ctx(|| "reading the session time zone".into())?;
-        let mut offset = first_i64(session).unwrap_or(0);
-        if let Some(zone) = options
-            .server_timezone
-            .as_deref()
-            .filter(|z| !z.trim().is_empty())
-        {
-            // Named zones need the server's zone tables; fixed offsets we can read ourselves.
-            let named: Option<mysql_async::Row> = conn
-                .exec_first(
-                    "SELECT TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), CONVERT_TZ(UTC_TIMESTAMP(), '+00:00', ?))",
-                    (zone,),
-                )
-                .await
-                .ok()
-                .flatten();
-            match first_i64(named).or_else(|| clock::fixed_offset_seconds(zone)) {
-                Some(o) => offset = o,
-                None => tracing::warn!(
-                    zone,
-                    "serverTimezone is neither known to the database's zone tables nor a fixed offset; \
-                     using the session's zone for DATETIME values"
-                ),
-            }
-        }
+        let offset = match options.dialect {
+            Dialect::Mysql => mysql_offset(&mut conn, options.server_timezone.as_deref()).await?,
+            Dialect::Postgres => i64::from(chrono::Local::now().offset().local_minus_utc()),
+        };
         drop(conn);
         let clock = Clock::from_offset_seconds(offset);
         Ok(Store {
@@ -262,31 +236,64 @@ impl Store {
     }
 
     /// A pooled connection, once the fence allows statements (see [`Store::install_fence`]).
-    pub(crate) async fn conn(&self) -> Result<mysql_async::Conn> {
+    pub(crate) async fn conn(&self) -> Result<db::Conn> {
         self.fence_hold().await?;
         self.pool
-            .get_conn()
+            .conn()
             .await
             .ctx(|| "taking a connection from the pool".into())
     }
 
+    /// A transaction on a pooled connection, once the fence allows statements.
+    pub(crate) async fn begin(&self, what: impl FnOnce() -> String) -> Result<db::Tx> {
+        self.fence_hold().await?;
+        self.pool.begin().await.ctx(what)
+    }
+
+    /// Which server the cluster runs on.
+    pub fn dialect(&self) -> Dialect {
+        self.pool.dialect()
+    }
+
     /// Closes every pooled connection (graceful shutdown).
     pub async fn close(self) {
-        if let Err(e) = self.pool.disconnect().await {
+        if let Err(e) = self.pool.close().await {
             tracing::warn!(error = %e, "closing the database pool");
         }
     }
 }
 
-/// The first column of a one-row result as an integer, whatever numeric type the server sent
-/// (None for NULL or anything unconvertible; the driver's typed reads would panic instead).
-fn first_i64(row: Option<mysql_async::Row>) -> Option<i64> {
-    let row = row?;
-    match row.get_opt::<Option<i64>, _>(0) {
-        Some(Ok(v)) => v,
-        _ => match row.get_opt::<Option<String>, _>(0) {
-            Some(Ok(Some(text))) => text.trim().parse::<f64>().ok().map(|f| f as i64),
-            _ => None,
-        },
+/// MySQL's session offset, or the JDBC URL's `serverTimezone` when the server knows it
+/// (named zones need the server's zone tables; fixed offsets we read ourselves).
+async fn mysql_offset(conn: &mut db::Conn, server_timezone: Option<&str>) -> Result<i64> {
+    let session: Option<Option<i64>> = conn
+        .first(
+            "SELECT CAST(TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), NOW()) AS SIGNED)",
+            params![],
+        )
+        .await
+        .ctx(|| "reading the session time zone".into())?;
+    let mut offset = session.flatten().unwrap_or(0);
+    if let Some(zone) = server_timezone.filter(|z| !z.trim().is_empty()) {
+        let named: Option<Option<i64>> = conn
+            .first(
+                "SELECT CAST(TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), CONVERT_TZ(UTC_TIMESTAMP(), '+00:00', ?)) AS SIGNED)",
+                params![zone],
+            )
+            .await
+            .ok()
+            .flatten();
+        match named
+            .flatten()
+            .or_else(|| clock::fixed_offset_seconds(zone))
+        {
+            Some(o) => offset = o,
+            None => tracing::warn!(
+                zone,
+                "serverTimezone is neither known to the database's zone tables nor a fixed offset; \
+                 using the session's zone for DATETIME values"
+            ),
+        }
     }
+    Ok(offset)
 }

@@ -7,9 +7,9 @@
 //! runs in a [`QuartzTx`] whose first statement is the row lock, as `StdRowLockSemaphore`
 //! does; the protocol logic itself lives in `crate::schedule`.
 
+use super::db::{DbError, FromValue, Row, Tx, Value};
 use super::{Error, Result, SqlContext, Store};
-use mysql_async::prelude::*;
-use mysql_async::{FromValueError, Row, Transaction, TxOpts, Value};
+use crate::params;
 
 /// Table prefix and scheduler name as they appear in the SQL text.
 #[derive(Debug, Clone)]
@@ -145,21 +145,15 @@ fn col<T: FromValue>(
 ) -> Result<T> {
     match row.get_opt::<T, usize>(idx) {
         Some(Ok(v)) => Ok(v),
-        Some(Err(FromValueError(v))) => Err(bad(table, column, format!("unreadable value {v:?}"))),
+        Some(Err(e)) => Err(bad(table, column, format!("unreadable value: {e}"))),
         None => Err(bad(table, column, "column missing from the result".into())),
     }
 }
 
-/// A VARCHAR(1) boolean ('0'/'1'; PostgreSQL-style 'true'/'false' tolerated).
+/// A boolean column: VARCHAR(1) '0'/'1' on MySQL, BOOL on PostgreSQL; NULL is false.
 fn col_bool(row: &Row, idx: usize, table: &'static str, column: &'static str) -> Result<bool> {
-    let v: Option<Value> = col(row, idx, table, column)?;
-    Ok(match v {
-        None | Some(Value::NULL) => false,
-        Some(Value::Bytes(b)) => matches!(b.as_slice(), b"1" | b"t" | b"true" | b"TRUE"),
-        Some(Value::Int(i)) => i != 0,
-        Some(Value::UInt(i)) => i != 0,
-        Some(other) => return Err(bad(table, column, format!("not a boolean: {other:?}"))),
-    })
+    let v: Option<bool> = col(row, idx, table, column)?;
+    Ok(v.unwrap_or(false))
 }
 
 fn flag(b: bool) -> &'static str {
@@ -225,7 +219,9 @@ const FIRED_COLUMNS: &str = "ENTRY_ID, TRIGGER_NAME, TRIGGER_GROUP, INSTANCE_NAM
 /// One Quartz job-store transaction (autocommit off). Dropped without [`Self::commit`]
 /// it rolls back, as `JobStoreSupport` does on any failure.
 pub struct QuartzTx {
-    tx: Transaction<'static>,
+    tx: Tx,
+    /// Rows changed by the last [`QuartzTx::exec`].
+    affected: u64,
     t: QuartzTables,
     /// Checked again right before COMMIT.
     fence: Option<crate::registry::Fence>,
@@ -234,14 +230,12 @@ pub struct QuartzTx {
 impl Store {
     /// Starts a Quartz transaction on a pooled connection.
     pub async fn quartz_begin(&self, tables: &QuartzTables) -> Result<QuartzTx> {
-        self.fence_hold().await?;
         let tx = self
-            .pool
-            .start_transaction(TxOpts::default())
-            .await
-            .ctx(|| "starting a Quartz transaction".into())?;
+            .begin(|| "starting a Quartz transaction".into())
+            .await?;
         Ok(QuartzTx {
             tx,
+            affected: 0,
             t: tables.clone(),
             fence: self.owner().map(|o| o.fence.clone()),
         })
@@ -252,9 +246,9 @@ impl Store {
     pub async fn quartz_count_misfired(&self, t: &QuartzTables, misfire_time: i64) -> Result<i64> {
         let mut conn = self.conn().await?;
         let n: Option<i64> = conn
-            .exec_first(
-                t.sql("SELECT COUNT(TRIGGER_NAME) FROM {P}TRIGGERS WHERE SCHED_NAME = {S} AND NOT (MISFIRE_INSTR = -1) AND NEXT_FIRE_TIME < ? AND TRIGGER_STATE = 'WAITING' AND TRIGGER_TYPE = 'CRON' AND CALENDAR_NAME IS NULL"),
-                (misfire_time,),
+            .first(
+                &t.sql("SELECT COUNT(TRIGGER_NAME) FROM {P}TRIGGERS WHERE SCHED_NAME = {S} AND NOT (MISFIRE_INSTR = -1) AND NEXT_FIRE_TIME < ? AND TRIGGER_STATE = 'WAITING' AND TRIGGER_TYPE = 'CRON' AND CALENDAR_NAME IS NULL"),
+                params![misfire_time],
             )
             .await
             .ctx(|| "counting misfired Quartz triggers".into())?;
@@ -266,9 +260,9 @@ impl Store {
         const T: &str = "t_ds_schedules";
         let mut conn = self.conn().await?;
         let row: Option<Row> = conn
-            .exec_first(
+            .first(
                 "SELECT id, process_definition_code, release_state, failure_strategy, warning_type, warning_group_id, user_id, process_instance_priority, worker_group FROM t_ds_schedules WHERE id = ?",
-                (id,),
+                params![id],
             )
             .await
             .ctx(|| format!("reading schedule {id}"))?;
@@ -293,9 +287,9 @@ impl Store {
         const T: &str = "t_ds_process_definition";
         let mut conn = self.conn().await?;
         let row: Option<Row> = conn
-            .exec_first(
+            .first(
                 "SELECT version, release_state FROM t_ds_process_definition WHERE code = ?",
-                (code,),
+                params![code],
             )
             .await
             .ctx(|| format!("reading workflow definition {code}"))?;
@@ -355,18 +349,24 @@ impl Store {
             vec!["?"; columns.len()].join(", ")
         );
         let mut conn = self.conn().await?;
-        conn.exec_drop(sql, values).await.ctx(|| {
+        let (_, id) = conn.insert(&sql, values).await.ctx(|| {
             format!(
                 "inserting the SCHEDULER command of definition {}",
                 c.process_definition_code
             )
         })?;
         self.signal_command();
-        Ok(conn.last_insert_id().unwrap_or(0))
+        Ok(id.and_then(|id| u64::try_from(id).ok()).unwrap_or(0))
     }
 }
 
 impl QuartzTx {
+    /// Runs a statement and keeps its changed-row count in `affected`.
+    async fn exec(&mut self, sql: &str, params: Vec<Value>) -> std::result::Result<(), DbError> {
+        self.affected = self.tx.exec(sql, params).await?;
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<()> {
         if let Some(f) = &self.fence {
             f.check().map_err(super::Error::Fenced)?;
@@ -392,7 +392,7 @@ impl QuartzTx {
             .sql("SELECT * FROM {P}LOCKS WHERE SCHED_NAME = {S} AND LOCK_NAME = ? FOR UPDATE");
         let found: Option<Row> = self
             .tx
-            .exec_first(select, (lock_name,))
+            .first(&select, params![lock_name])
             .await
             .ctx(|| format!("locking Quartz row lock {lock_name}"))?;
         if found.is_some() {
@@ -401,8 +401,9 @@ impl QuartzTx {
         let insert = self
             .t
             .sql("INSERT INTO {P}LOCKS(SCHED_NAME, LOCK_NAME) VALUES ({S}, ?)");
-        match self.tx.exec_drop(insert, (lock_name,)).await {
-            Ok(()) => Ok(self.tx.affected_rows() == 1),
+        // In a savepoint on PostgreSQL: a duplicate key there would abort the transaction.
+        match self.tx.exec_tolerant(&insert, params![lock_name]).await {
+            Ok(n) => Ok(n == 1),
             // A peer inserted it concurrently (duplicate key): retry the locking read.
             Err(e) => {
                 tracing::debug!(lock = lock_name, error = %e, "inserting the Quartz lock row");
@@ -425,12 +426,12 @@ impl QuartzTx {
         ));
         let rows: Vec<(String, String)> = self
             .tx
-            .exec_map(
-                sql,
-                (no_later_than, misfire_time),
-                |(n, g, _, _): (String, String, Option<i64>, Option<i64>)| (n, g),
+            .all::<(String, String, Option<i64>, Option<i64>)>(
+                &sql,
+                params![no_later_than, misfire_time],
             )
             .await
+            .map(|rows| rows.into_iter().map(|(n, g, _, _)| (n, g)).collect())
             .ctx(|| "selecting Quartz triggers to acquire".into())?;
         Ok(rows
             .into_iter()
@@ -451,7 +452,7 @@ impl QuartzTx {
         ));
         let rows: Vec<(String, String)> = self
             .tx
-            .exec(sql, (misfire_time,))
+            .all(&sql, params![misfire_time])
             .await
             .ctx(|| "selecting misfired Quartz triggers".into())?;
         Ok(rows
@@ -466,7 +467,7 @@ impl QuartzTx {
         ));
         let row: Option<Row> = self
             .tx
-            .exec_first(sql, (&key.name, &key.group))
+            .first(&sql, params![&key.name, &key.group])
             .await
             .ctx(|| format!("reading Quartz trigger {key}"))?;
         row.as_ref().map(trigger_from_row).transpose()
@@ -481,7 +482,7 @@ impl QuartzTx {
             "SELECT CRON_EXPRESSION, TIME_ZONE_ID FROM {P}CRON_TRIGGERS WHERE SCHED_NAME = {S} AND TRIGGER_NAME = ? AND TRIGGER_GROUP = ?",
         );
         self.tx
-            .exec_first(sql, (&key.name, &key.group))
+            .first(&sql, params![&key.name, &key.group])
             .await
             .ctx(|| format!("reading Quartz cron trigger {key}"))
     }
@@ -492,7 +493,7 @@ impl QuartzTx {
             "SELECT JOB_CLASS_NAME FROM {P}JOB_DETAILS WHERE SCHED_NAME = {S} AND JOB_NAME = ? AND JOB_GROUP = ?",
         );
         self.tx
-            .exec_first(sql, (&job.name, &job.group))
+            .first(&sql, params![&job.name, &job.group])
             .await
             .ctx(|| format!("reading Quartz job {job}"))
     }
@@ -503,7 +504,7 @@ impl QuartzTx {
             "SELECT TRIGGER_STATE FROM {P}TRIGGERS WHERE SCHED_NAME = {S} AND TRIGGER_NAME = ? AND TRIGGER_GROUP = ?",
         );
         self.tx
-            .exec_first(sql, (&key.name, &key.group))
+            .first(&sql, params![&key.name, &key.group])
             .await
             .ctx(|| format!("reading the state of Quartz trigger {key}"))
     }
@@ -518,11 +519,10 @@ impl QuartzTx {
         let sql = self.t.sql(
             "UPDATE {P}TRIGGERS SET TRIGGER_STATE = ? WHERE SCHED_NAME = {S} AND TRIGGER_NAME = ? AND TRIGGER_GROUP = ? AND TRIGGER_STATE = ?",
         );
-        self.tx
-            .exec_drop(sql, (new, &key.name, &key.group, old))
+        self.exec(&sql, params![new, &key.name, &key.group, old])
             .await
             .ctx(|| format!("setting Quartz trigger {key} {old} -> {new}"))?;
-        Ok(self.tx.affected_rows())
+        Ok(self.affected)
     }
 
     /// `insertFiredTrigger` for an acquired trigger (job columns NULL, flags '0').
@@ -538,21 +538,20 @@ impl QuartzTx {
         let sql = self.t.sql(
             "INSERT INTO {P}FIRED_TRIGGERS (SCHED_NAME, ENTRY_ID, TRIGGER_NAME, TRIGGER_GROUP, INSTANCE_NAME, FIRED_TIME, SCHED_TIME, STATE, JOB_NAME, JOB_GROUP, IS_NONCONCURRENT, REQUESTS_RECOVERY, PRIORITY) VALUES({S}, ?, ?, ?, ?, ?, ?, 'ACQUIRED', NULL, NULL, '0', '0', ?)",
         );
-        self.tx
-            .exec_drop(
-                sql,
-                (
-                    entry_id,
-                    &key.name,
-                    &key.group,
-                    instance_id,
-                    fired_time,
-                    sched_time,
-                    priority,
-                ),
-            )
-            .await
-            .ctx(|| format!("inserting the fired-trigger row {entry_id} for {key}"))
+        self.exec(
+            &sql,
+            params![
+                entry_id,
+                &key.name,
+                &key.group,
+                instance_id,
+                fired_time,
+                sched_time,
+                priority
+            ],
+        )
+        .await
+        .ctx(|| format!("inserting the fired-trigger row {entry_id} for {key}"))
     }
 
     /// The fired row with this ENTRY_ID, if it still exists.
@@ -562,7 +561,7 @@ impl QuartzTx {
         ));
         let row: Option<Row> = self
             .tx
-            .exec_first(sql, (entry_id,))
+            .first(&sql, params![entry_id])
             .await
             .ctx(|| format!("reading fired-trigger row {entry_id}"))?;
         row.as_ref().map(fired_from_row).transpose()
@@ -580,22 +579,21 @@ impl QuartzTx {
         let sql = self.t.sql(
             "UPDATE {P}FIRED_TRIGGERS SET INSTANCE_NAME = ?, FIRED_TIME = ?, SCHED_TIME = ?, STATE = 'EXECUTING', JOB_NAME = ?, JOB_GROUP = ?, IS_NONCONCURRENT = ?, REQUESTS_RECOVERY = ? WHERE SCHED_NAME = {S} AND ENTRY_ID = ?",
         );
-        self.tx
-            .exec_drop(
-                sql,
-                (
-                    instance_id,
-                    fired_time,
-                    sched_time,
-                    &job.name,
-                    &job.group,
-                    flag(false),
-                    flag(false),
-                    entry_id,
-                ),
-            )
-            .await
-            .ctx(|| format!("marking fired-trigger row {entry_id} EXECUTING"))
+        self.exec(
+            &sql,
+            params![
+                instance_id,
+                fired_time,
+                sched_time,
+                &job.name,
+                &job.group,
+                flag(false),
+                flag(false),
+                entry_id
+            ],
+        )
+        .await
+        .ctx(|| format!("marking fired-trigger row {entry_id} EXECUTING"))
     }
 
     /// `updateTrigger` (skip-data variant) + `CronTriggerPersistenceDelegate.updateExtendedTriggerProperties`:
@@ -625,15 +623,13 @@ impl QuartzTx {
             row.key.name.clone().into(),
             row.key.group.clone().into(),
         ];
-        self.tx
-            .exec_drop(sql, params)
+        self.exec(&sql, params)
             .await
             .ctx(|| format!("updating Quartz trigger {}", row.key))?;
         let sql = self.t.sql(
             "UPDATE {P}CRON_TRIGGERS SET CRON_EXPRESSION = ?, TIME_ZONE_ID = ? WHERE SCHED_NAME = {S} AND TRIGGER_NAME = ? AND TRIGGER_GROUP = ?",
         );
-        self.tx
-            .exec_drop(sql, (cron, zone_id, &row.key.name, &row.key.group))
+        self.exec(&sql, params![cron, zone_id, &row.key.name, &row.key.group])
             .await
             .ctx(|| format!("updating Quartz cron trigger {}", row.key))
     }
@@ -644,9 +640,9 @@ impl QuartzTx {
         let sql = self.t.sql(
             "SELECT TRIGGER_GROUP FROM {P}PAUSED_TRIGGER_GRPS WHERE SCHED_NAME = {S} AND (TRIGGER_GROUP = ? OR TRIGGER_GROUP = '_$_ALL_GROUPS_PAUSED_$_')",
         );
-        match self.tx.exec_first::<String, _, _>(sql, (group,)).await {
+        match self.tx.first_tolerant::<String>(&sql, params![group]).await {
             Ok(r) => Ok(r.is_some()),
-            Err(mysql_async::Error::Server(e)) => {
+            Err(e) if e.is_server_error() => {
                 tracing::debug!(group, error = %e, "paused-groups table unreadable; treating the group as not paused");
                 Ok(false)
             }
@@ -661,8 +657,7 @@ impl QuartzTx {
         let sql = self
             .t
             .sql("DELETE FROM {P}FIRED_TRIGGERS WHERE SCHED_NAME = {S} AND ENTRY_ID = ?");
-        self.tx
-            .exec_drop(sql, (entry_id,))
+        self.exec(&sql, params![entry_id])
             .await
             .ctx(|| format!("deleting fired-trigger row {entry_id}"))
     }
@@ -675,7 +670,7 @@ impl QuartzTx {
         );
         let r: Option<Option<i64>> = self
             .tx
-            .exec_first(sql, (&key.name, &key.group))
+            .first(&sql, params![&key.name, &key.group])
             .await
             .ctx(|| format!("reading the next fire time of Quartz trigger {key}"))?;
         Ok(r.map(|v| v.filter(|t| *t > 0)))
@@ -689,9 +684,13 @@ impl QuartzTx {
         let simple = self.t.sql(
             "DELETE FROM {P}SIMPLE_TRIGGERS WHERE SCHED_NAME = {S} AND TRIGGER_NAME = ? AND TRIGGER_GROUP = ?",
         );
-        let simple_hit = match self.tx.exec_drop(simple, (&key.name, &key.group)).await {
-            Ok(()) => self.tx.affected_rows() > 0,
-            Err(e @ mysql_async::Error::Server(_)) => {
+        let simple_hit = match self
+            .tx
+            .exec_tolerant(&simple, params![&key.name, &key.group])
+            .await
+        {
+            Ok(n) => n > 0,
+            Err(e) if e.is_server_error() => {
                 tracing::debug!(trigger = %key, error = %e, "no SIMPLE_TRIGGERS table to clean");
                 false
             }
@@ -706,26 +705,24 @@ impl QuartzTx {
             let cron = self.t.sql(
                 "DELETE FROM {P}CRON_TRIGGERS WHERE SCHED_NAME = {S} AND TRIGGER_NAME = ? AND TRIGGER_GROUP = ?",
             );
-            self.tx
-                .exec_drop(cron, (&key.name, &key.group))
+            self.exec(&cron, params![&key.name, &key.group])
                 .await
                 .ctx(|| format!("deleting Quartz cron trigger {key}"))?;
         }
         let trig = self.t.sql(
             "DELETE FROM {P}TRIGGERS WHERE SCHED_NAME = {S} AND TRIGGER_NAME = ? AND TRIGGER_GROUP = ?",
         );
-        self.tx
-            .exec_drop(trig, (&key.name, &key.group))
+        self.exec(&trig, params![&key.name, &key.group])
             .await
             .ctx(|| format!("deleting Quartz trigger {key}"))?;
-        let removed = self.tx.affected_rows() > 0;
+        let removed = self.affected > 0;
         if removed {
             let count = self.t.sql(
                 "SELECT COUNT(TRIGGER_NAME) FROM {P}TRIGGERS WHERE SCHED_NAME = {S} AND JOB_NAME = ? AND JOB_GROUP = ?",
             );
             let left: Option<i64> = self
                 .tx
-                .exec_first(count, (&job.name, &job.group))
+                .first(&count, params![&job.name, &job.group])
                 .await
                 .ctx(|| format!("counting the triggers of Quartz job {job}"))?;
             if left.unwrap_or(0) == 0 {
@@ -734,7 +731,7 @@ impl QuartzTx {
                 );
                 let d: Option<Row> = self
                     .tx
-                    .exec_first(durable, (&job.name, &job.group))
+                    .first(&durable, params![&job.name, &job.group])
                     .await
                     .ctx(|| format!("reading Quartz job {job}"))?;
                 let is_durable = match &d {
@@ -754,11 +751,11 @@ impl QuartzTx {
         let sql = self.t.sql(
             "SELECT TRIGGER_NAME, TRIGGER_GROUP FROM {P}TRIGGERS WHERE SCHED_NAME = {S} AND JOB_NAME = ? AND JOB_GROUP = ?",
         );
-        let rows: Vec<(String, String)> = self
-            .tx
-            .exec(sql, (&job.name, &job.group))
-            .await
-            .ctx(|| format!("listing the triggers of Quartz job {job}"))?;
+        let rows: Vec<(String, String)> =
+            self.tx
+                .all(&sql, params![&job.name, &job.group])
+                .await
+                .ctx(|| format!("listing the triggers of Quartz job {job}"))?;
         Ok(rows
             .into_iter()
             .map(|(name, group)| QuartzKey { name, group })
@@ -770,11 +767,10 @@ impl QuartzTx {
         let sql = self.t.sql(
             "DELETE FROM {P}JOB_DETAILS WHERE SCHED_NAME = {S} AND JOB_NAME = ? AND JOB_GROUP = ?",
         );
-        self.tx
-            .exec_drop(sql, (&job.name, &job.group))
+        self.exec(&sql, params![&job.name, &job.group])
             .await
             .ctx(|| format!("deleting Quartz job {job}"))?;
-        Ok(self.tx.affected_rows() > 0)
+        Ok(self.affected > 0)
     }
 
     pub async fn select_scheduler_states(&mut self) -> Result<Vec<SchedulerStateRow>> {
@@ -783,7 +779,7 @@ impl QuartzTx {
         );
         let rows: Vec<(String, i64, i64)> = self
             .tx
-            .exec(sql, ())
+            .all(&sql, params![])
             .await
             .ctx(|| "reading Quartz scheduler states".into())?;
         Ok(rows
@@ -804,7 +800,7 @@ impl QuartzTx {
             .t
             .sql("SELECT DISTINCT INSTANCE_NAME FROM {P}FIRED_TRIGGERS WHERE SCHED_NAME = {S}");
         self.tx
-            .exec(sql, ())
+            .all(&sql, params![])
             .await
             .ctx(|| "reading the instances owning fired triggers".into())
     }
@@ -814,16 +810,14 @@ impl QuartzTx {
         let sql = self.t.sql(
             "UPDATE {P}SCHEDULER_STATE SET LAST_CHECKIN_TIME = ? WHERE SCHED_NAME = {S} AND INSTANCE_NAME = ?",
         );
-        self.tx
-            .exec_drop(sql, (now, instance_id))
+        self.exec(&sql, params![now, instance_id])
             .await
             .ctx(|| format!("checking in Quartz instance {instance_id}"))?;
-        if self.tx.affected_rows() == 0 {
+        if self.affected == 0 {
             let sql = self.t.sql(
                 "INSERT INTO {P}SCHEDULER_STATE (SCHED_NAME, INSTANCE_NAME, LAST_CHECKIN_TIME, CHECKIN_INTERVAL) VALUES({S}, ?, ?, ?)",
             );
-            self.tx
-                .exec_drop(sql, (instance_id, now, interval))
+            self.exec(&sql, params![instance_id, now, interval])
                 .await
                 .ctx(|| format!("inserting the Quartz state row of {instance_id}"))?;
         }
@@ -834,8 +828,7 @@ impl QuartzTx {
         let sql = self
             .t
             .sql("DELETE FROM {P}SCHEDULER_STATE WHERE SCHED_NAME = {S} AND INSTANCE_NAME = ?");
-        self.tx
-            .exec_drop(sql, (instance_id,))
+        self.exec(&sql, params![instance_id])
             .await
             .ctx(|| format!("deleting the Quartz state row of {instance_id}"))
     }
@@ -847,7 +840,7 @@ impl QuartzTx {
         ));
         let rows: Vec<Row> = self
             .tx
-            .exec(sql, (instance_id,))
+            .all(&sql, params![instance_id])
             .await
             .ctx(|| format!("reading the fired triggers of {instance_id}"))?;
         rows.iter().map(fired_from_row).collect()
@@ -860,7 +853,7 @@ impl QuartzTx {
         );
         let r: Option<String> = self
             .tx
-            .exec_first(sql, (&key.name, &key.group))
+            .first(&sql, params![&key.name, &key.group])
             .await
             .ctx(|| format!("reading the fired rows of Quartz trigger {key}"))?;
         Ok(r.is_some())
@@ -875,8 +868,7 @@ impl QuartzTx {
         let sql = self.t.sql(
             "DELETE FROM {P}FIRED_TRIGGERS WHERE SCHED_NAME = {S} AND TRIGGER_NAME = ? AND TRIGGER_GROUP = ? AND INSTANCE_NAME = ? AND STATE = 'ACQUIRED'",
         );
-        self.tx
-            .exec_drop(sql, (&key.name, &key.group, instance_id))
+        self.exec(&sql, params![&key.name, &key.group, instance_id])
             .await
             .ctx(|| format!("deleting our claims on Quartz trigger {key}"))
     }
@@ -886,8 +878,7 @@ impl QuartzTx {
         let sql = self
             .t
             .sql("DELETE FROM {P}FIRED_TRIGGERS WHERE SCHED_NAME = {S} AND INSTANCE_NAME = ?");
-        self.tx
-            .exec_drop(sql, (instance_id,))
+        self.exec(&sql, params![instance_id])
             .await
             .ctx(|| format!("deleting the fired triggers of {instance_id}"))
     }
@@ -902,8 +893,7 @@ impl QuartzTx {
         let sql = self.t.sql(
             "UPDATE {P}TRIGGERS SET TRIGGER_STATE = ? WHERE SCHED_NAME = {S} AND JOB_NAME = ? AND JOB_GROUP = ? AND TRIGGER_STATE = ?",
         );
-        self.tx
-            .exec_drop(sql, (new, &job.name, &job.group, old))
+        self.exec(&sql, params![new, &job.name, &job.group, old])
             .await
             .ctx(|| format!("setting the triggers of Quartz job {job} {old} -> {new}"))
     }

@@ -9,6 +9,7 @@
 //! Writes keep MyBatis-Plus semantics: Java primitives are always written, nullable fields
 //! are left out when `None` so column defaults apply and nothing is overwritten with NULL.
 
+use super::db::{Dialect, Row, Value};
 use super::rows::Cells;
 use super::sql::Insert;
 use super::{Result, SqlContext, Store};
@@ -16,9 +17,8 @@ use crate::model::{
     AlertStatus, DbType, FailureStrategy, Flag, Priority, ReleaseState, ResourceType, UdfType,
     UserType, WarningType,
 };
+use crate::params;
 use chrono::NaiveDateTime;
-use mysql_async::prelude::*;
-use mysql_async::Row;
 
 /// `t_ds_schedules`: the master reads online schedules for complement date lists.
 #[derive(Debug, Clone, PartialEq)]
@@ -465,24 +465,14 @@ fn marks(n: usize) -> String {
 }
 
 impl Store {
-    async fn first_row(
-        &self,
-        sql: &str,
-        params: mysql_async::Params,
-        what: String,
-    ) -> Result<Option<Row>> {
+    async fn first_row(&self, sql: &str, params: Vec<Value>, what: String) -> Result<Option<Row>> {
         let mut conn = self.conn().await?;
-        conn.exec_first(sql, params).await.ctx(|| what)
+        conn.first(sql, params).await.ctx(|| what)
     }
 
-    async fn all_rows(
-        &self,
-        sql: &str,
-        params: mysql_async::Params,
-        what: String,
-    ) -> Result<Vec<Row>> {
+    async fn all_rows(&self, sql: &str, params: Vec<Value>, what: String) -> Result<Vec<Row>> {
         let mut conn = self.conn().await?;
-        conn.exec(sql, params).await.ctx(|| what)
+        conn.all(sql, params).await.ctx(|| what)
     }
 
     /// Online schedules of a definition (`queryReleaseSchedulerListByProcessDefinitionCode`).
@@ -493,7 +483,7 @@ impl Store {
                     "SELECT {SCHEDULE_COLUMNS} FROM t_ds_schedules \
                      WHERE process_definition_code = ? AND release_state = 1"
                 ),
-                (definition_code,).into(),
+                params![definition_code],
                 format!("reading schedules of process definition {definition_code}"),
             )
             .await?;
@@ -503,7 +493,7 @@ impl Store {
     pub async fn find_schedule(&self, id: i32) -> Result<Option<Schedule>> {
         self.first_row(
             &format!("SELECT {SCHEDULE_COLUMNS} FROM t_ds_schedules WHERE id = ?"),
-            (id,).into(),
+            params![id],
             format!("reading schedule {id}"),
         )
         .await?
@@ -517,7 +507,7 @@ impl Store {
             .all_rows(
                 "SELECT id, name, addr_list, create_time, update_time FROM t_ds_worker_group \
                  ORDER BY update_time DESC",
-                mysql_async::Params::Empty,
+                params![],
                 "reading t_ds_worker_group".into(),
             )
             .await?;
@@ -529,7 +519,7 @@ impl Store {
         self.first_row(
             "SELECT id, code, name, config, description, operator, create_time, update_time \
              FROM t_ds_environment WHERE code = ?",
-            (code,).into(),
+            params![code],
             format!("reading environment {code}"),
         )
         .await?
@@ -543,7 +533,7 @@ impl Store {
             "SELECT t.id, t.tenant_code, t.description, t.queue_id, t.create_time, t.update_time, \
              q.queue_name, q.queue FROM t_ds_tenant t, t_ds_queue q \
              WHERE t.queue_id = q.id AND t.id = ?",
-            (id,).into(),
+            params![id],
             format!("reading tenant {id}"),
         )
         .await?
@@ -554,7 +544,7 @@ impl Store {
     pub async fn find_queue(&self, id: i32) -> Result<Option<Queue>> {
         self.first_row(
             "SELECT id, queue_name, queue, create_time, update_time FROM t_ds_queue WHERE id = ?",
-            (id,).into(),
+            params![id],
             format!("reading queue {id}"),
         )
         .await?
@@ -566,7 +556,7 @@ impl Store {
         self.first_row(
             "SELECT id, user_name, user_type, email, phone, tenant_id, create_time, update_time, \
              queue, state FROM t_ds_user WHERE id = ?",
-            (id,).into(),
+            params![id],
             format!("reading user {id}"),
         )
         .await?
@@ -578,7 +568,7 @@ impl Store {
         self.first_row(
             "SELECT id, name, code, description, user_id, flag, create_time, update_time \
              FROM t_ds_project WHERE code = ?",
-            (code,).into(),
+            params![code],
             format!("reading project {code}"),
         )
         .await?
@@ -598,7 +588,7 @@ impl Store {
                  JOIN t_ds_process_definition dpd ON di.process_definition_code = dpd.code \
                  JOIN t_ds_project dp ON dpd.project_code = dp.code \
                  JOIN t_ds_user u ON dp.user_id = u.id WHERE di.id = ?",
-                (process_instance_id,).into(),
+                params![process_instance_id],
                 format!("reading the project of process instance {process_instance_id}"),
             )
             .await?;
@@ -616,7 +606,7 @@ impl Store {
         self.first_row(
             "SELECT id, group_name, alert_instance_ids, description, create_user_id, create_time, \
              update_time FROM t_ds_alertgroup WHERE id = ?",
-            (id,).into(),
+            params![id],
             format!("reading alert group {id}"),
         )
         .await?
@@ -636,13 +626,11 @@ impl Store {
             .opt("update_time", alert.update_time);
         let (sql, params) = insert.build("t_ds_alert");
         let mut conn = self.conn().await?;
-        conn.exec_drop(sql, params)
+        let (_, id) = conn
+            .insert(&sql, params)
             .await
             .ctx(|| format!("inserting alert {:?}", alert.title))?;
-        Ok(conn
-            .last_insert_id()
-            .and_then(|id| i32::try_from(id).ok())
-            .unwrap_or(0))
+        Ok(id.and_then(|id| i32::try_from(id).ok()).unwrap_or(0))
     }
 
     /// The server-down alert: inserted only when no identical alert is still waiting to be
@@ -651,33 +639,30 @@ impl Store {
     pub async fn insert_alert_unless_pending(&self, alert: &Alert) -> Result<bool> {
         let now = self.clock.now();
         let wait = AlertStatus::WAIT_EXECUTION.code();
+        // PostgreSQL types a bare parameter in a SELECT list as text: cast each to its column.
+        let values = match self.dialect() {
+            Dialect::Mysql => "?, ?, ?, ?, ?, ?, ?",
+            Dialect::Postgres => {
+                "?::text, ?::text, ?::int, ?::text, ?::int, ?::timestamp, ?::timestamp"
+            }
+        };
         let mut conn = self.conn().await?;
-        conn.exec_drop(
-            "INSERT INTO t_ds_alert (title, content, alert_status, log, alertgroup_id, create_time, update_time) \
-             SELECT ?, ?, ?, ?, ?, ?, ? FROM t_ds_alert WHERE content = ? AND alert_status = ? \
-             HAVING COUNT(*) = 0",
-            (
-                alert.title.clone(),
-                alert.content.clone(),
-                alert.alert_status.unwrap_or(AlertStatus::WAIT_EXECUTION).code(),
-                alert.log.clone(),
-                alert.alertgroup_id,
-                alert.create_time.unwrap_or(now),
-                alert.update_time.unwrap_or(now),
-                alert.content.clone(),
-                wait,
-            ),
+        let inserted = conn.exec(
+            &format!("INSERT INTO t_ds_alert (title, content, alert_status, log, alertgroup_id, create_time, update_time) \
+             SELECT {values} FROM t_ds_alert WHERE content = ? AND alert_status = ? \
+             HAVING COUNT(*) = 0"),
+            params![alert.title.clone(), alert.content.clone(), alert.alert_status.unwrap_or(AlertStatus::WAIT_EXECUTION).code(), alert.log.clone(), alert.alertgroup_id, alert.create_time.unwrap_or(now), alert.update_time.unwrap_or(now), alert.content.clone(), wait],
         )
         .await
         .ctx(|| format!("inserting alert {:?}", alert.title))?;
-        Ok(conn.affected_rows() == 1)
+        Ok(inserted == 1)
     }
 
     pub async fn find_alert(&self, id: i32) -> Result<Option<Alert>> {
         self.first_row(
             "SELECT id, title, content, alert_status, log, alertgroup_id, create_time, update_time \
              FROM t_ds_alert WHERE id = ?",
-            (id,).into(),
+            params![id],
             format!("reading alert {id}"),
         )
         .await?
@@ -688,14 +673,10 @@ impl Store {
     /// Inserts a sub-process link; returns its id.
     pub async fn insert_process_instance_map(&self, m: &ProcessInstanceMap) -> Result<i32> {
         let mut conn = self.conn().await?;
-        conn.exec_drop(
+        let (_, id) = conn.insert(
             "INSERT INTO t_ds_relation_process_instance \
              (parent_process_instance_id, parent_task_instance_id, process_instance_id) VALUES (?, ?, ?)",
-            (
-                m.parent_process_instance_id,
-                m.parent_task_instance_id,
-                m.process_instance_id,
-            ),
+            params![m.parent_process_instance_id, m.parent_task_instance_id, m.process_instance_id],
         )
         .await
         .ctx(|| {
@@ -704,27 +685,25 @@ impl Store {
                 m.parent_task_instance_id, m.parent_process_instance_id
             )
         })?;
-        Ok(conn
-            .last_insert_id()
-            .and_then(|id| i32::try_from(id).ok())
-            .unwrap_or(0))
+        Ok(id.and_then(|id| i32::try_from(id).ok()).unwrap_or(0))
     }
 
     /// Rewrites a link by id (all columns, as upstream's `updateById` of an all-`int` entity).
     pub async fn update_process_instance_map(&self, m: &ProcessInstanceMap) -> Result<()> {
         let mut conn = self.conn().await?;
-        conn.exec_drop(
+        conn.exec(
             "UPDATE t_ds_relation_process_instance SET parent_process_instance_id = ?, \
              parent_task_instance_id = ?, process_instance_id = ? WHERE id = ?",
-            (
+            params![
                 m.parent_process_instance_id,
                 m.parent_task_instance_id,
                 m.process_instance_id,
-                m.id,
-            ),
+                m.id
+            ],
         )
         .await
         .ctx(|| format!("updating t_ds_relation_process_instance id {}", m.id))
+        .map(|_| ())
     }
 
     /// The link of a SUB_PROCESS task instance (`queryByParentId`).
@@ -738,7 +717,7 @@ impl Store {
                 "SELECT {MAP_COLUMNS} FROM t_ds_relation_process_instance \
                  WHERE parent_process_instance_id = ? AND parent_task_instance_id = ? ORDER BY id"
             ),
-            (parent_process_instance_id, parent_task_instance_id).into(),
+            params![parent_process_instance_id, parent_task_instance_id],
             format!("reading the sub-process link of task instance {parent_task_instance_id}"),
         )
         .await?
@@ -756,7 +735,7 @@ impl Store {
                 "SELECT {MAP_COLUMNS} FROM t_ds_relation_process_instance \
                  WHERE process_instance_id = ? ORDER BY id"
             ),
-            (process_instance_id,).into(),
+            params![process_instance_id],
             format!("reading the parent link of process instance {process_instance_id}"),
         )
         .await?
@@ -767,7 +746,7 @@ impl Store {
     pub async fn find_resource(&self, id: i32) -> Result<Option<Resource>> {
         self.first_row(
             &format!("SELECT {RESOURCE_COLUMNS} FROM t_ds_resources WHERE id = ?"),
-            (id,).into(),
+            params![id],
             format!("reading resource {id}"),
         )
         .await?
@@ -780,14 +759,14 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let params: Vec<mysql_async::Value> = ids.iter().map(|i| (*i).into()).collect();
+        let params: Vec<Value> = ids.iter().map(|i| Value::from(*i)).collect();
         let rows = self
             .all_rows(
                 &format!(
                     "SELECT {RESOURCE_COLUMNS} FROM t_ds_resources WHERE id IN ({}) ORDER BY id",
                     marks(ids.len())
                 ),
-                mysql_async::Params::Positional(params),
+                params,
                 format!("reading resources {ids:?}"),
             )
             .await?;
@@ -804,7 +783,7 @@ impl Store {
             &format!(
                 "SELECT {RESOURCE_COLUMNS} FROM t_ds_resources WHERE full_name = ? AND type = ?"
             ),
-            (full_name, resource_type.code()).into(),
+            params![full_name, resource_type.code()],
             format!("reading resource {full_name:?}"),
         )
         .await?
@@ -817,16 +796,20 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let params: Vec<mysql_async::Value> = ids.iter().map(|i| (*i).into()).collect();
+        let params: Vec<Value> = ids.iter().map(|i| Value::from(*i)).collect();
+        let database = match self.dialect() {
+            Dialect::Mysql => "`database`",
+            Dialect::Postgres => "\"database\"",
+        };
         let rows = self
             .all_rows(
                 &format!(
-                    "SELECT id, user_id, func_name, class_name, type, arg_types, `database`, \
+                    "SELECT id, user_id, func_name, class_name, type, arg_types, {database}, \
                      description, resource_id, resource_name, create_time, update_time \
                      FROM t_ds_udfs WHERE id IN ({}) ORDER BY id",
                     marks(ids.len())
                 ),
-                mysql_async::Params::Positional(params),
+                params,
                 format!("reading udfs {ids:?}"),
             )
             .await?;
@@ -837,7 +820,7 @@ impl Store {
         self.first_row(
             "SELECT id, name, note, type, user_id, connection_params, create_time, update_time \
              FROM t_ds_datasource WHERE id = ?",
-            (id,).into(),
+            params![id],
             format!("reading data source {id}"),
         )
         .await?

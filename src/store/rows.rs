@@ -5,14 +5,13 @@
 //! Nullable columns are `Option`s so that "never write NULL" (MyBatis-Plus NOT_NULL strategy)
 //! is visible in the types.
 
+use super::db::{FromValue, Row};
 use super::{Error, Result};
 use crate::model::{
     CommandType, ExecutionStatus, FailureStrategy, Flag, Priority, TaskDependType,
     TaskTimeoutStrategy, TimeoutFlag, UnknownCode, WarningType,
 };
 use chrono::NaiveDateTime;
-use mysql_async::prelude::FromValue;
-use mysql_async::Row;
 
 /// Reads columns out of one row, turning every failure into an error that names the cell.
 pub(crate) struct Cells {
@@ -42,7 +41,7 @@ impl Cells {
     pub(crate) fn get<T: FromValue>(&mut self, column: &'static str) -> Result<T> {
         match self.row.take_opt::<T, _>(column) {
             Some(Ok(v)) => Ok(v),
-            Some(Err(e)) => Err(self.bad(column, format!("cannot convert {:?}", e.0))),
+            Some(Err(e)) => Err(self.bad(column, e.to_string())),
             None => Err(self.bad(column, "column missing from the result")),
         }
     }

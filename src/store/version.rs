@@ -4,8 +4,27 @@
 //! sometimes leave it stale (2.0.8's DDL says 2.0.7; 2.0.1's says 2.0.2), so the columns that
 //! matter are checked too. The master refuses to run on anything that is not a 2.0.x schema.
 
-use super::{Result, SqlContext, Store};
-use mysql_async::prelude::*;
+use super::{Dialect, Result, SqlContext, Store};
+use crate::params;
+
+/// Tables the master reads or writes. One missing means this is not a 2.0.x schema (an
+/// empty database, the wrong database name, a 1.x install): refuse before touching it.
+const REQUIRED_TABLES: [&str; 14] = [
+    "t_ds_version",
+    "t_ds_command",
+    "t_ds_error_command",
+    "t_ds_process_definition",
+    "t_ds_process_definition_log",
+    "t_ds_process_task_relation_log",
+    "t_ds_task_definition_log",
+    "t_ds_process_instance",
+    "t_ds_task_instance",
+    "t_ds_relation_process_instance",
+    "t_ds_schedules",
+    "t_ds_tenant",
+    "t_ds_queue",
+    "t_ds_user",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaVersion {
@@ -28,17 +47,48 @@ impl Store {
     /// Reads `t_ds_version` and probes the columns that differ between 2.0.x schemas.
     pub async fn schema_version(&self) -> Result<SchemaVersion> {
         let mut conn = self.conn().await?;
+        let schema_fn = match self.dialect() {
+            Dialect::Mysql => "DATABASE()",
+            Dialect::Postgres => "current_schema()",
+        };
+        let present: Vec<String> = conn
+            .all(
+                &format!(
+                    "SELECT LOWER(table_name) FROM information_schema.tables WHERE table_schema = {schema_fn}"
+                ),
+                params![],
+            )
+            .await
+            .ctx(|| "listing the database's tables".into())?;
+        let missing: Vec<&str> = REQUIRED_TABLES
+            .iter()
+            .copied()
+            .filter(|t| !present.iter().any(|p| p == t))
+            .collect();
+        if !missing.is_empty() {
+            return Err(super::Error::UnsupportedSchema(format!(
+                "the {} database is not a DolphinScheduler 2.0.x schema: missing table(s) {}",
+                self.dialect().name(),
+                missing.join(", ")
+            )));
+        }
         let version: Option<String> = conn
-            .query_first("SELECT version FROM t_ds_version ORDER BY id LIMIT 1")
+            .first(
+                "SELECT version FROM t_ds_version ORDER BY id LIMIT 1",
+                params![],
+            )
             .await
             .ctx(|| "reading t_ds_version (is this a DolphinScheduler database?)".into())?;
         let version = version.ok_or_else(|| {
             super::Error::UnsupportedSchema("t_ds_version has no row".to_string())
         })?;
         let has_restart_time: Option<i64> = conn
-            .query_first(
-                "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() \
-                 AND table_name = 't_ds_process_instance' AND column_name = 'restart_time'",
+            .first(
+                &format!(
+                    "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = {schema_fn} \
+                     AND table_name = 't_ds_process_instance' AND column_name = 'restart_time'"
+                ),
+                params![],
             )
             .await
             .ctx(|| "probing t_ds_process_instance.restart_time".into())?;

@@ -119,14 +119,20 @@ impl LocalCluster {
         self.mariadb.root_conn(Some(&self.database)).await
     }
 
+    /// The same connection behind the store's dialect-neutral interface (what the fixtures
+    /// take, so they serve MySQL and PostgreSQL clusters alike).
+    pub async fn db_conn(&self) -> Result<crate::store::db::Conn, Error> {
+        Ok(crate::store::db::Conn::Mysql(self.conn().await?))
+    }
+
     /// Imports a workflow export file (tenant `default`).
     pub async fn import(&self, file: &Path) -> Result<Vec<ImportedWorkflow>, Error> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.db_conn().await?;
         fixtures::import_file(&mut conn, file, "default").await
     }
 
     pub async fn start_workflow(&self, wf: &ImportedWorkflow) -> Result<i32, Error> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.db_conn().await?;
         fixtures::insert_start_command(&mut conn, wf).await
     }
 

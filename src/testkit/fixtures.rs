@@ -7,8 +7,8 @@
 //! This is test support, not the product: the master itself never writes definitions.
 
 use super::Error;
-use mysql_async::prelude::*;
-use mysql_async::{Conn, Params, Value as Sql};
+use crate::params;
+use crate::store::db::{Conn, Value as Sql};
 use serde_json::Value;
 use std::path::Path;
 
@@ -57,30 +57,39 @@ const RELEASE: &[&str] = &["OFFLINE", "ONLINE"];
 const CONDITION_TYPE: &[&str] = &["NONE", "JUDGE", "DELAY"];
 
 async fn exec(conn: &mut Conn, sql: &str, params: Vec<Sql>) -> Result<(), Error> {
-    conn.exec_drop(sql, Params::Positional(params))
+    conn.exec(sql, params)
         .await
+        .map(|_| ())
         .map_err(|e| Error::Fixture(format!("{e} in: {sql}")))
+}
+
+/// An INSERT; returns the new id.
+async fn insert(conn: &mut Conn, sql: &str, params: Vec<Sql>) -> Result<i32, Error> {
+    let (_, id) = conn
+        .insert(sql, params)
+        .await
+        .map_err(|e| Error::Fixture(format!("{e} in: {sql}")))?;
+    Ok(id.and_then(|id| i32::try_from(id).ok()).unwrap_or(0))
 }
 
 /// Creates a tenant (queue `default`, id 1 in upstream's DDL) if missing; returns its id.
 pub async fn ensure_tenant(conn: &mut Conn, tenant_code: &str) -> Result<i32, Error> {
     let existing: Option<i32> = conn
-        .exec_first(
+        .first(
             "SELECT id FROM t_ds_tenant WHERE tenant_code = ?",
-            (tenant_code,),
+            params![tenant_code],
         )
         .await
         .map_err(|e| Error::Fixture(e.to_string()))?;
     if let Some(id) = existing {
         return Ok(id);
     }
-    exec(
+    insert(
         conn,
         "INSERT INTO t_ds_tenant (tenant_code, description, queue_id, create_time, update_time) VALUES (?, '', 1, NOW(), NOW())",
         vec![tenant_code.into()],
     )
-    .await?;
-    Ok(conn.last_insert_id().unwrap_or(0) as i32)
+    .await
 }
 
 /// Imports every workflow of an export file, owned by the admin user, run as `tenant_code`.
@@ -119,9 +128,9 @@ async fn import_one(
     let user_id = def.get("userId").and_then(Value::as_i64).unwrap_or(1);
 
     let project: Option<i32> = conn
-        .exec_first(
+        .first(
             "SELECT id FROM t_ds_project WHERE code = ?",
-            (project_code,),
+            params![project_code],
         )
         .await
         .map_err(|e| Error::Fixture(e.to_string()))?;
@@ -325,7 +334,7 @@ pub async fn insert_start_command_with(
     wf: &ImportedWorkflow,
     failure_strategy: crate::model::FailureStrategy,
 ) -> Result<i32, Error> {
-    exec(
+    insert(
         conn,
         "INSERT INTO t_ds_command (command_type, process_definition_code, process_definition_version, process_instance_id, command_param, task_depend_type, failure_strategy, warning_type, warning_group_id, start_time, executor_id, update_time, process_instance_priority, worker_group, environment_code, dry_run) \
          VALUES (0, ?, ?, 0, '{}', 2, ?, 0, 0, NOW(), 1, NOW(), 2, 'default', -1, 0)",
@@ -335,6 +344,5 @@ pub async fn insert_start_command_with(
             failure_strategy.code().into(),
         ],
     )
-    .await?;
-    Ok(conn.last_insert_id().unwrap_or(0) as i32)
+    .await
 }

@@ -371,7 +371,7 @@ fn validate_identifier(name: &str) -> Result<(), Error> {
 
 /// The owner of `/proc/self` is the effective uid, which avoids `unsafe`
 /// (forbidden in this crate) for `geteuid`.
-fn running_as_root() -> bool {
+pub(crate) fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }

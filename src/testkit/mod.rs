@@ -1,11 +1,12 @@
 //! Throw-away infrastructure for integration tests and `dsmaster demo`.
 //!
 //! The master cannot be tested meaningfully against mocks: its contract is
-//! the exact MySQL schema and ZooKeeper layout that upstream DolphinScheduler
-//! uses. So this module starts *private* MariaDB and ZooKeeper servers — each
-//! on a free loopback port with its own temporary directory — and loads
-//! upstream's own fresh-install DDL. Nothing here ever talks to a server it
-//! did not start (a system MariaDB on port 3306 is deliberately ignored).
+//! the exact MySQL (or PostgreSQL) schema and ZooKeeper layout that upstream
+//! DolphinScheduler uses. So this module starts *private* MariaDB, PostgreSQL and
+//! ZooKeeper servers — each on a free loopback port with its own temporary
+//! directory — and loads upstream's own fresh-install DDL. Nothing here ever
+//! talks to a server it did not start (a system MariaDB on port 3306 or
+//! PostgreSQL on 5432 is deliberately ignored).
 //!
 //! It lives in the library rather than under `tests/` because the `demo`
 //! subcommand needs the same servers.
@@ -13,9 +14,10 @@
 //! | file | owns |
 //! |------|------|
 //! | `mariadb.rs` | [`MariaDb`]: `mariadb-install-db` + `mariadbd`, DS database creation |
+//! | `postgres.rs` | [`Postgres`]: `initdb` + `postgres` (as an unprivileged account under root), DS database creation with upstream's PostgreSQL DDL |
 //! | `zookeeper.rs` | [`ZooKeeper`]: standalone `ZooKeeperServerMain` from the Debian jars |
-//! | `schema.rs` | [`SchemaVersion`], [`schema_sql`]: upstream DDL extracted from Maven Central sources jars into a user cache |
-//! | `process.rs` | process-group handling, the cleanup watchdog and graceful/forced stop shared by both servers |
+//! | `schema.rs` | [`SchemaVersion`], [`schema_sql`], [`schema_sql_for`]: upstream DDL (MySQL or PostgreSQL, [`SqlFlavour`]) extracted from Maven Central sources jars into a user cache |
+//! | `process.rs` | process-group handling, the cleanup watchdog and graceful/forced stop shared by the servers |
 //! | `ports.rs` | picking a free loopback port |
 //! | `chaos/` | [`chaos`]: the chaos drill (`dsmaster chaos`): masters and workers as processes in namespaces, faults, the row check |
 //! | `netns.rs` | [`netns::TestNet`]: network namespaces for upstream's Java servers, so test traffic stays on loopback and links the kit made |
@@ -45,6 +47,7 @@ pub mod worker;
 
 mod mariadb;
 mod ports;
+mod postgres;
 mod process;
 mod schema;
 mod zookeeper;
@@ -53,7 +56,8 @@ use std::time::Duration;
 
 pub use mariadb::{MariaDb, DS_PASSWORD, DS_USER};
 pub use ports::free_port;
-pub use schema::{schema_sql, SchemaVersion};
+pub use postgres::Postgres;
+pub use schema::{schema_sql, schema_sql_for, SchemaVersion, SqlFlavour};
 pub use zookeeper::ZooKeeper;
 
 /// Everything that can go wrong while standing up the test servers.

@@ -1,4 +1,4 @@
-//! Lifecycle of one private server process, shared by MariaDB and ZooKeeper.
+//! Lifecycle of one private server process, shared by MariaDB, PostgreSQL and ZooKeeper.
 //!
 //! Each server runs in its own process group so that a terminal Ctrl-C aimed
 //! at `cargo test` does not race our orderly shutdown, and so that one signal
@@ -119,9 +119,15 @@ impl ServerProcess {
 
     /// SIGTERM, wait up to `grace`, then SIGKILL; always reaps the leader.
     pub(crate) async fn stop(&mut self, grace: Duration) {
+        self.stop_with(Signal::Term, grace).await;
+    }
+
+    /// As [`ServerProcess::stop`] with the server's own shutdown signal (PostgreSQL shuts
+    /// down fast on SIGINT but waits for every client on SIGTERM).
+    pub(crate) async fn stop_with(&mut self, shutdown: Signal, grace: Duration) {
         if self.pgid.is_some() {
-            self.signal(Signal::Term);
-            // A suspended server would sit on the pending SIGTERM forever.
+            self.signal(shutdown);
+            // A suspended server would sit on the pending signal forever.
             self.signal(Signal::Cont);
             match tokio::time::timeout(grace, self.child.wait()).await {
                 Ok(Ok(_)) => {}
@@ -147,6 +153,29 @@ impl ServerProcess {
             self.pgid = None;
         }
         self.kill_watchdog();
+    }
+
+    /// Sends `sig` (then SIGCONT, in case the server is suspended) and waits up to
+    /// `timeout` for the leader to exit, synchronously because `Drop` uses it; true if it
+    /// did. Lets a server that leaves state behind when killed (PostgreSQL's SysV
+    /// segment) tidy up before `Drop` kills whatever is left.
+    pub(crate) fn signal_and_wait_blocking(&mut self, sig: Signal, timeout: Duration) -> bool {
+        if self.pgid.is_none() || !self.signal(sig) {
+            return false;
+        }
+        self.signal(Signal::Cont);
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => {
+                    self.pgid = None;
+                    return true;
+                }
+                Err(_) => return false,
+                Ok(None) if Instant::now() >= deadline => return false,
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
     }
 
     fn kill_blocking(&mut self) {
@@ -201,6 +230,8 @@ impl Drop for ServerProcess {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Signal {
     Term,
+    Int,
+    Quit,
     Kill,
     Stop,
     Cont,
@@ -210,6 +241,8 @@ impl Signal {
     fn name(self) -> &'static str {
         match self {
             Signal::Term => "TERM",
+            Signal::Int => "INT",
+            Signal::Quit => "QUIT",
             Signal::Kill => "KILL",
             Signal::Stop => "STOP",
             Signal::Cont => "CONT",

@@ -1,4 +1,4 @@
-//! Upstream DolphinScheduler's fresh-install MySQL DDL, fetched at run time.
+//! Upstream DolphinScheduler's fresh-install DDL (MySQL and PostgreSQL), fetched at run time.
 //!
 //! Testing against upstream's real schema (default rows included: the admin
 //! user, the `t_ds_version` row, the Quartz tables) is the only way to be sure
@@ -8,7 +8,9 @@
 //! is there, `mvn dependency:get` otherwise. The extracted SQL is cached under
 //! `$XDG_CACHE_HOME/dsmaster/schema/<version>/` (default `~/.cache/...`;
 //! override the root with `DSMASTER_SCHEMA_CACHE`) so later runs need neither
-//! Maven nor the network.
+//! Maven nor the network. The same jar carries both flavours
+//! (`sql/dolphinscheduler_mysql.sql`, `sql/dolphinscheduler_postgresql.sql`), cached side by
+//! side under their own file names.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,8 +21,51 @@ use tokio::process::Command;
 use super::process::run_checked;
 use super::Error;
 
-const SQL_IN_JAR: &str = "sql/dolphinscheduler_mysql.sql";
-const SQL_FILE: &str = "dolphinscheduler_mysql.sql";
+/// Which of upstream's fresh-install scripts: the jar has one per supported database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SqlFlavour {
+    MySql,
+    PostgreSql,
+}
+
+impl SqlFlavour {
+    /// The script's file name, in the jar's `sql/` directory and in the cache.
+    fn file_name(self) -> &'static str {
+        match self {
+            SqlFlavour::MySql => "dolphinscheduler_mysql.sql",
+            SqlFlavour::PostgreSql => "dolphinscheduler_postgresql.sql",
+        }
+    }
+
+    /// A cheap check that the extracted text is the fresh-install script of `version`
+    /// (a table of ours and the version row), not an empty file or an upgrade script.
+    fn looks_like_ddl(self, sql: &[u8], version: SchemaVersion) -> bool {
+        let text = String::from_utf8_lossy(sql);
+        match self {
+            SqlFlavour::MySql => {
+                text.contains("CREATE TABLE `t_ds_process_instance`")
+                    && text.contains(&format!(
+                        "INSERT INTO `t_ds_version` VALUES ('1', '{version}')"
+                    ))
+            }
+            SqlFlavour::PostgreSql => {
+                text.contains("CREATE TABLE t_ds_process_instance (")
+                    && text.contains(&format!(
+                        "INSERT INTO t_ds_version(version) VALUES ('{version}')"
+                    ))
+            }
+        }
+    }
+}
+
+impl fmt::Display for SqlFlavour {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SqlFlavour::MySql => "MySQL",
+            SqlFlavour::PostgreSql => "PostgreSQL",
+        })
+    }
+}
 
 /// The distinct MySQL schemas of the 2.0.x line that the master supports.
 ///
@@ -81,11 +126,18 @@ impl FromStr for SchemaVersion {
 /// Maven twice or read a half-written cache file.
 static EXTRACT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Path of the cached upstream DDL for `version`, extracting it first if
+/// Path of the cached upstream MySQL DDL for `version`, extracting it first if
 /// needed.
 pub async fn schema_sql(version: SchemaVersion) -> Result<PathBuf, Error> {
+    schema_sql_for(version, SqlFlavour::MySql).await
+}
+
+/// Path of the cached upstream DDL of `flavour` for `version`, extracting it first if
+/// needed.
+pub async fn schema_sql_for(version: SchemaVersion, flavour: SqlFlavour) -> Result<PathBuf, Error> {
+    let file_name = flavour.file_name();
     let dir = cache_root(version)?.join(version.as_str());
-    let file = dir.join(SQL_FILE);
+    let file = dir.join(file_name);
     if is_usable(&file).await {
         return Ok(file);
     }
@@ -95,15 +147,16 @@ pub async fn schema_sql(version: SchemaVersion) -> Result<PathBuf, Error> {
     }
 
     let jar = sources_jar(version).await?;
+    let in_jar = format!("sql/{file_name}");
     let mut unzip = Command::new("unzip");
-    unzip.arg("-p").arg(&jar).arg(SQL_IN_JAR);
-    let output = run_checked(unzip, "extracting upstream DDL").await?;
+    unzip.arg("-p").arg(&jar).arg(&in_jar);
+    let output = run_checked(unzip, &format!("extracting upstream {flavour} DDL")).await?;
     let sql = output.stdout;
-    if !looks_like_ddl(&sql, version) {
+    if !flavour.looks_like_ddl(&sql, version) {
         return Err(schema_error(
             version,
             format!(
-                "{SQL_IN_JAR} in {} does not look like upstream's DDL for {version}",
+                "{in_jar} in {} does not look like upstream's {flavour} DDL for {version}",
                 jar.display()
             ),
         ));
@@ -113,7 +166,7 @@ pub async fn schema_sql(version: SchemaVersion) -> Result<PathBuf, Error> {
         .await
         .map_err(|e| Error::io(format!("creating schema cache {}", dir.display()), e))?;
     // Rename into place so another process never sees a partial file.
-    let tmp = dir.join(format!(".{SQL_FILE}.{}.tmp", std::process::id()));
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     tokio::fs::write(&tmp, &sql)
         .await
         .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
@@ -121,7 +174,7 @@ pub async fn schema_sql(version: SchemaVersion) -> Result<PathBuf, Error> {
         .await
         .map_err(|e| Error::io(format!("moving DDL into {}", file.display()), e))?;
     tracing::info!(
-        "cached upstream {version} DDL from {} at {}",
+        "cached upstream {version} {flavour} DDL from {} at {}",
         jar.display(),
         file.display()
     );
@@ -137,14 +190,6 @@ fn schema_error(version: SchemaVersion, message: String) -> Error {
 
 async fn is_usable(file: &Path) -> bool {
     matches!(tokio::fs::metadata(file).await, Ok(m) if m.len() > 0)
-}
-
-fn looks_like_ddl(sql: &[u8], version: SchemaVersion) -> bool {
-    let text = String::from_utf8_lossy(sql);
-    text.contains("CREATE TABLE `t_ds_process_instance`")
-        && text.contains(&format!(
-            "INSERT INTO `t_ds_version` VALUES ('1', '{version}')"
-        ))
 }
 
 fn cache_root(version: SchemaVersion) -> Result<PathBuf, Error> {
@@ -222,5 +267,18 @@ mod tests {
         for v in SchemaVersion::ALL {
             assert_eq!(v.as_str().parse::<SchemaVersion>().ok(), Some(v));
         }
+    }
+
+    #[test]
+    fn flavours_are_cached_apart() {
+        assert_ne!(
+            SqlFlavour::MySql.file_name(),
+            SqlFlavour::PostgreSql.file_name()
+        );
+        let pg = b"CREATE TABLE t_ds_process_instance (\n id int);\n\
+                   INSERT INTO t_ds_version(version) VALUES ('2.0.5');";
+        assert!(SqlFlavour::PostgreSql.looks_like_ddl(pg, SchemaVersion::V2_0_5));
+        assert!(!SqlFlavour::PostgreSql.looks_like_ddl(pg, SchemaVersion::V2_0_2));
+        assert!(!SqlFlavour::MySql.looks_like_ddl(pg, SchemaVersion::V2_0_5));
     }
 }

@@ -740,13 +740,16 @@ async fn insert_spread(
     spread: Duration,
 ) -> (usize, usize) {
     let began = tokio::time::Instant::now();
-    let mut conn: Option<mysql_async::Conn> = None;
+    let mut conn: Option<crate::store::db::Conn> = None;
     let (mut confirmed, mut uncertain) = (0, 0);
     for i in 0..count {
         let at = spread.mul_f64(i as f64 / count.max(1) as f64);
         tokio::time::sleep_until(began + at).await;
         if conn.is_none() {
-            conn = mysql_async::Conn::from_url(url.as_str()).await.ok();
+            conn = mysql_async::Conn::from_url(url.as_str())
+                .await
+                .ok()
+                .map(crate::store::db::Conn::Mysql);
         }
         let Some(c) = conn.as_mut() else {
             uncertain += 1;
