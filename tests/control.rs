@@ -3,11 +3,11 @@
 //! drives a master (rows, commands and STATE_EVENT_REQUEST frames).
 
 use dsmaster::model::{CommandType, ExecutionStatus, FailureStrategy};
+use dsmaster::params;
 use dsmaster::testkit::cluster::{init_test_logging, LocalCluster};
 use dsmaster::testkit::fixtures::{self, ImportedWorkflow};
 use dsmaster::testkit::worker::Behaviour;
 use dsmaster::testkit::{api, SchemaVersion};
-use mysql_async::prelude::*;
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ type TaskRow = (String, i32, i32, i32);
 
 async fn cluster() -> LocalCluster {
     init_test_logging();
-    let mut c = LocalCluster::start(SchemaVersion::V2_0_5)
+    let mut c = LocalCluster::start_on_test_db(SchemaVersion::V2_0_5)
         .await
         .expect("cluster");
     c.start_master().await.expect("master");
@@ -29,23 +29,23 @@ async fn import(c: &LocalCluster, file: &str) -> ImportedWorkflow {
 
 /// (name, state, flag, retry_times) of every row, by id.
 async fn tasks(c: &LocalCluster, instance: i32) -> Vec<TaskRow> {
-    let mut conn = c.conn().await.unwrap();
-    conn.exec(
+    let mut conn = c.db_conn().await.unwrap();
+    conn.all(
         "SELECT name, state, flag, retry_times FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
-        (instance,),
+        params![instance],
     )
     .await
     .unwrap()
 }
 
 async fn wait_task_running(c: &LocalCluster, name: &str) -> i32 {
-    let mut conn = c.conn().await.unwrap();
+    let mut conn = c.db_conn().await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let row: Option<i32> = conn
-            .exec_first(
+            .first(
                 "SELECT process_instance_id FROM t_ds_task_instance WHERE name = ? AND state = 1",
-                (name,),
+                params![name],
             )
             .await
             .unwrap();
@@ -140,7 +140,7 @@ async fn stop_mid_run_kills_the_running_task() {
     let wf = import(&c, "fixtures/workflows/shell-slow-a-b.json").await;
     c.start_workflow(&wf).await.unwrap();
     let id = wait_task_running(&c, "A").await;
-    let mut conn = c.conn().await.unwrap();
+    let mut conn = c.db_conn().await.unwrap();
     api::stop_or_pause(&mut conn, id, false, c.master.as_ref().unwrap().dialect)
         .await
         .unwrap();
@@ -154,9 +154,9 @@ async fn stop_mid_run_kills_the_running_task() {
         vec![s("A", ExecutionStatus::KILL, 1, 0)]
     );
     let history: Option<String> = conn
-        .exec_first(
+        .first(
             "SELECT history_cmd FROM t_ds_process_instance WHERE id = ?",
-            (id,),
+            params![id],
         )
         .await
         .unwrap();
@@ -170,7 +170,7 @@ async fn pause_then_recover_finishes_the_workflow() {
     let wf = import(&c, "fixtures/workflows/shell-slow-a-b.json").await;
     c.start_workflow(&wf).await.unwrap();
     let id = wait_task_running(&c, "A").await;
-    let mut conn = c.conn().await.unwrap();
+    let mut conn = c.db_conn().await.unwrap();
     api::stop_or_pause(&mut conn, id, true, c.master.as_ref().unwrap().dialect)
         .await
         .unwrap();
@@ -194,9 +194,9 @@ async fn pause_then_recover_finishes_the_workflow() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let st: Option<i32> = conn
-            .exec_first(
+            .first(
                 "SELECT state FROM t_ds_process_instance WHERE id = ?",
-                (id,),
+                params![id],
             )
             .await
             .unwrap();
@@ -218,9 +218,9 @@ async fn pause_then_recover_finishes_the_workflow() {
         "the paused row itself is resubmitted"
     );
     let row: (i32, String) = conn
-        .exec_first(
+        .first(
             "SELECT run_times, history_cmd FROM t_ds_process_instance WHERE id = ?",
-            (id,),
+            params![id],
         )
         .await
         .unwrap()
@@ -245,14 +245,14 @@ async fn rerun_keeps_old_rows_as_history() {
         .await
         .unwrap();
     assert_eq!(state, ExecutionStatus::SUCCESS);
-    let mut conn = c.conn().await.unwrap();
+    let mut conn = c.db_conn().await.unwrap();
     api::command_for_instance(&mut conn, id, CommandType::REPEAT_RUNNING)
         .await
         .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let pending: Option<i64> = conn
-            .query_first("SELECT COUNT(*) FROM t_ds_command")
+            .first("SELECT COUNT(*) FROM t_ds_command", params![])
             .await
             .unwrap();
         if pending != Some(0) {
@@ -264,16 +264,16 @@ async fn rerun_keeps_old_rows_as_history() {
             continue;
         }
         let done: Option<i64> = conn
-            .exec_first(
+            .first(
                 "SELECT COUNT(*) FROM t_ds_task_instance WHERE process_instance_id = ? AND flag = 1 AND state = 7",
-                (id,),
+                params![id],
             )
             .await
             .unwrap();
         let st: Option<i32> = conn
-            .exec_first(
+            .first(
                 "SELECT state FROM t_ds_process_instance WHERE id = ?",
-                (id,),
+                params![id],
             )
             .await
             .unwrap();
@@ -297,9 +297,9 @@ async fn rerun_keeps_old_rows_as_history() {
         ]
     );
     let run_times: Option<i32> = conn
-        .exec_first(
+        .first(
             "SELECT run_times FROM t_ds_process_instance WHERE id = ?",
-            (id,),
+            params![id],
         )
         .await
         .unwrap();
@@ -394,9 +394,9 @@ async fn conditions_route_to_the_branch_their_dependence_picks() {
             ],
             "{file}: only the chosen branch runs"
         );
-        let mut conn = c.conn().await.unwrap();
+        let mut conn = c.db_conn().await.unwrap();
         let host: Option<String> = conn
-            .exec_first("SELECT host FROM t_ds_task_instance WHERE process_instance_id = ? AND name = 'COND'", (id,))
+            .first("SELECT host FROM t_ds_task_instance WHERE process_instance_id = ? AND name = 'COND'", params![id])
             .await
             .unwrap();
         assert_eq!(
@@ -431,9 +431,9 @@ async fn switch_follows_the_global_parameter() {
             ],
             "{file}: only the chosen branch runs"
         );
-        let mut conn = c.conn().await.unwrap();
+        let mut conn = c.db_conn().await.unwrap();
         let params: Option<String> = conn
-            .exec_first("SELECT task_params FROM t_ds_task_instance WHERE process_instance_id = ? AND name = 'SW'", (id,))
+            .first("SELECT task_params FROM t_ds_task_instance WHERE process_instance_id = ? AND name = 'SW'", params![id])
             .await
             .unwrap();
         let params: serde_json::Value = serde_json::from_str(&params.unwrap()).unwrap();
@@ -462,14 +462,17 @@ async fn timeouts_write_warn_alerts_and_the_workflow_goes_on() {
         ExecutionStatus::SUCCESS,
         "a timeout alert does not stop the workflow"
     );
-    let mut conn = c.conn().await.unwrap();
+    let mut conn = c.db_conn().await.unwrap();
     let titles: Vec<String> = conn
-        .query("SELECT title FROM t_ds_alert ORDER BY title")
+        .all("SELECT title FROM t_ds_alert ORDER BY title", params![])
         .await
         .unwrap();
     assert_eq!(titles, vec!["Process Timeout Warn", "Task Timeout Warn"]);
     let content: Option<String> = conn
-        .query_first("SELECT content FROM t_ds_alert WHERE title = 'Task Timeout Warn'")
+        .first(
+            "SELECT content FROM t_ds_alert WHERE title = 'Task Timeout Warn'",
+            params![],
+        )
         .await
         .unwrap();
     let content: serde_json::Value = serde_json::from_str(&content.unwrap()).unwrap();

@@ -142,11 +142,11 @@ async fn cluster_behind_proxy() -> (LocalCluster, Shared) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy");
     let proxy_port = listener.local_addr().expect("addr").port();
     let faults = Shared::default();
-    tokio::spawn(proxy(listener, cluster.mariadb.port(), faults.clone()));
+    tokio::spawn(proxy(listener, cluster.db.port(), faults.clone()));
     let dir = cluster.conf_dir.path().to_path_buf();
     let yaml = dir.join("application-mysql.yaml");
     let text = std::fs::read_to_string(&yaml).expect("yaml").replace(
-        &format!("127.0.0.1:{}", cluster.mariadb.port()),
+        &format!("127.0.0.1:{}", cluster.db.port()),
         &format!("127.0.0.1:{proxy_port}"),
     );
     assert!(text.contains(&proxy_port.to_string()), "{text}");

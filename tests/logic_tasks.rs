@@ -3,17 +3,17 @@
 //! rows the API server and other masters read.
 
 use dsmaster::model::ExecutionStatus;
+use dsmaster::params;
 use dsmaster::testkit::cluster::{init_test_logging, LocalCluster};
 use dsmaster::testkit::fixtures::ImportedWorkflow;
 use dsmaster::testkit::worker::Behaviour;
 use dsmaster::testkit::{api, SchemaVersion};
-use mysql_async::prelude::*;
 use std::path::Path;
 use std::time::Duration;
 
 async fn cluster() -> LocalCluster {
     init_test_logging();
-    let mut c = LocalCluster::start(SchemaVersion::V2_0_5)
+    let mut c = LocalCluster::start_on_test_db(SchemaVersion::V2_0_5)
         .await
         .expect("cluster");
     c.start_master().await.expect("master");
@@ -27,10 +27,10 @@ async fn import(c: &LocalCluster, file: &str) -> Vec<ImportedWorkflow> {
 
 /// (name, state, flag) of every task row of an instance, by id.
 async fn tasks(c: &LocalCluster, instance: i32) -> Vec<(String, i32, i32)> {
-    let mut conn = c.conn().await.unwrap();
-    conn.exec(
+    let mut conn = c.db_conn().await.unwrap();
+    conn.all(
         "SELECT name, state, flag FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
-        (instance,),
+        params![instance],
     )
     .await
     .unwrap()
@@ -41,13 +41,13 @@ fn row(name: &str, state: ExecutionStatus) -> (String, i32, i32) {
 }
 
 async fn wait_task_state(c: &LocalCluster, name: &str, state: ExecutionStatus) -> (i32, i32) {
-    let mut conn = c.conn().await.unwrap();
+    let mut conn = c.db_conn().await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let r: Option<(i32, i32)> = conn
-            .exec_first(
+            .first(
                 "SELECT id, process_instance_id FROM t_ds_task_instance WHERE name = ? AND state = ? ORDER BY id DESC",
-                (name, state.code()),
+                params![name, state.code()],
             )
             .await
             .unwrap();
@@ -63,14 +63,14 @@ async fn wait_task_state(c: &LocalCluster, name: &str, state: ExecutionStatus) -
 }
 
 async fn count(c: &LocalCluster, sql: &str) -> i64 {
-    let mut conn = c.conn().await.unwrap();
-    conn.query_first(sql).await.unwrap().unwrap_or(0)
+    let mut conn = c.db_conn().await.unwrap();
+    conn.first(sql, params![]).await.unwrap().unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sub_process_runs_the_child_and_takes_its_outcome() {
     let c = cluster().await;
-    let mut conn = c.conn().await.unwrap();
+    let mut conn = c.db_conn().await.unwrap();
 
     // 1. Success, with the parent's global passed down as upstream does.
     let wfs = import(&c, "fixtures/workflows/logic-sub-ok.json").await;
@@ -89,9 +89,9 @@ async fn sub_process_runs_the_child_and_takes_its_outcome() {
         ]
     );
     let s_row: (i32, Option<String>, Option<String>) = conn
-        .exec_first(
-            "SELECT id, host, DATE_FORMAT(start_time, '%Y') FROM t_ds_task_instance WHERE process_instance_id = ? AND name = 'S'",
-            (parent,),
+        .first(
+            "SELECT id, host, start_time FROM t_ds_task_instance WHERE process_instance_id = ? AND name = 'S'",
+            params![parent],
         )
         .await
         .unwrap()
@@ -102,9 +102,9 @@ async fn sub_process_runs_the_child_and_takes_its_outcome() {
         "the task got its start time once the child existed"
     );
     let map: (i32, i32, i32) = conn
-        .exec_first(
+        .first(
             "SELECT id, parent_task_instance_id, process_instance_id FROM t_ds_relation_process_instance WHERE parent_process_instance_id = ?",
-            (parent,),
+            params![parent],
         )
         .await
         .unwrap()
@@ -112,9 +112,9 @@ async fn sub_process_runs_the_child_and_takes_its_outcome() {
     assert_eq!(map.1, s_row.0);
     let child = map.2;
     let child_row: (i64, i32, i32, i32, String, Option<String>, String) = conn
-        .exec_first(
+        .first(
             "SELECT process_definition_code, state, is_sub_process, command_type, command_param, global_params, history_cmd FROM t_ds_process_instance WHERE id = ?",
-            (child,),
+            params![child],
         )
         .await
         .unwrap()
@@ -210,7 +210,7 @@ async fn sub_process_runs_the_child_and_takes_its_outcome() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dependent_waits_for_the_other_workflow_and_ends_promptly() {
     let c = cluster().await;
-    let mut conn = c.conn().await.unwrap();
+    let mut conn = c.db_conn().await.unwrap();
     let wfs = import(&c, "fixtures/workflows/logic-dep.json").await;
     let (upstream, waiter, upstream_fails, waiter_fails) = (&wfs[0], &wfs[1], &wfs[2], &wfs[3]);
 
@@ -218,7 +218,10 @@ async fn dependent_waits_for_the_other_workflow_and_ends_promptly() {
     c.start_workflow(waiter).await.unwrap();
     let (d_id, waiter_id) = wait_task_state(&c, "D", ExecutionStatus::RUNNING_EXECUTION).await;
     let host: Option<String> = conn
-        .exec_first("SELECT host FROM t_ds_task_instance WHERE id = ?", (d_id,))
+        .first(
+            "SELECT host FROM t_ds_task_instance WHERE id = ?",
+            params![d_id],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -227,7 +230,10 @@ async fn dependent_waits_for_the_other_workflow_and_ends_promptly() {
     );
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let st: Option<i32> = conn
-        .exec_first("SELECT state FROM t_ds_task_instance WHERE id = ?", (d_id,))
+        .first(
+            "SELECT state FROM t_ds_task_instance WHERE id = ?",
+            params![d_id],
+        )
         .await
         .unwrap();
     assert_eq!(st, Some(ExecutionStatus::RUNNING_EXECUTION.code()));
@@ -251,14 +257,15 @@ async fn dependent_waits_for_the_other_workflow_and_ends_promptly() {
             row("AFTER", ExecutionStatus::SUCCESS)
         ]
     );
-    let gap: Option<i64> = conn
-        .exec_first(
-            "SELECT TIMESTAMPDIFF(SECOND, p.end_time, t.end_time) FROM t_ds_process_instance p, t_ds_task_instance t WHERE p.id = ? AND t.id = ?",
-            (up_id, d_id),
+    let ends: Option<(chrono::NaiveDateTime, chrono::NaiveDateTime)> = conn
+        .first(
+            "SELECT p.end_time, t.end_time FROM t_ds_process_instance p, t_ds_task_instance t WHERE p.id = ? AND t.id = ?",
+            params![up_id, d_id],
         )
         .await
         .unwrap();
-    let gap = gap.expect("both end times");
+    let (up_end, d_end) = ends.expect("both end times");
+    let gap = (d_end - up_end).num_seconds();
     assert!(
         (0..=2).contains(&gap),
         "dependent ended {gap} s after its dependency (2.0.5: up to one 5 s wheel tick)"
@@ -289,10 +296,10 @@ async fn dependent_waits_for_the_other_workflow_and_ends_promptly() {
         (upstream, "2019-02-04 10:00:00"),
         (waiter_yesterday, "2019-02-05 00:00:00"),
     ] {
-        conn.exec_drop(
+        conn.exec(
             "INSERT INTO t_ds_command (command_type, process_definition_code, process_definition_version, process_instance_id, command_param, task_depend_type, failure_strategy, warning_type, warning_group_id, schedule_time, start_time, executor_id, update_time, process_instance_priority, worker_group, dry_run) \
              VALUES (6, ?, ?, 0, '{}', 2, 1, 0, 0, ?, NOW(), 1, NOW(), 2, 'default', 0)",
-            (wf.definition_code, wf.definition_version, at),
+            params![wf.definition_code, wf.definition_version, at],
         )
         .await
         .unwrap();
@@ -307,29 +314,31 @@ async fn dependent_waits_for_the_other_workflow_and_ends_promptly() {
 
 /// Inserts a COMPLEMENT_DATA command as the 2.0.5 API server does (one per chunk).
 async fn complement_command(
-    conn: &mut mysql_async::Conn,
+    conn: &mut dsmaster::store::db::Conn,
     wf: &ImportedWorkflow,
     start: &str,
     end: &str,
 ) {
     let param = format!(r#"{{"complementStartDate":"{start}","complementEndDate":"{end}"}}"#);
-    conn.exec_drop(
+    conn.exec(
         "INSERT INTO t_ds_command (command_type, process_definition_code, process_definition_version, process_instance_id, command_param, task_depend_type, failure_strategy, warning_type, warning_group_id, start_time, executor_id, update_time, process_instance_priority, worker_group, environment_code, dry_run) \
          VALUES (5, ?, ?, 0, ?, 2, 1, 0, 0, NOW(), 1, NOW(), 2, 'default', -1, 0)",
-        (wf.definition_code, wf.definition_version, param),
+        params![wf.definition_code, wf.definition_version, param],
     )
     .await
     .unwrap();
 }
 
+/// `schedule_time` as `yyyy-MM-dd HH:mm:ss` text (the store's cell conversion formats it
+/// so on both servers).
 type InstanceRow = (i32, Option<String>, i32, String, Option<String>, String);
 
 async fn instances_of(c: &LocalCluster, code: i64) -> Vec<InstanceRow> {
-    let mut conn = c.conn().await.unwrap();
-    conn.exec(
-        "SELECT id, DATE_FORMAT(schedule_time, '%Y-%m-%d %H:%i:%s'), state, command_param, global_params, history_cmd \
+    let mut conn = c.db_conn().await.unwrap();
+    conn.all(
+        "SELECT id, schedule_time, state, command_param, global_params, history_cmd \
          FROM t_ds_process_instance WHERE process_definition_code = ? ORDER BY id",
-        (code,),
+        params![code],
     )
     .await
     .unwrap()
@@ -354,7 +363,7 @@ async fn wait_instances_done(c: &LocalCluster, code: i64, n: usize) -> Vec<Insta
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn complement_runs_one_instance_per_date_then_recover_waiting_thread() {
     let c = cluster().await;
-    let mut conn = c.conn().await.unwrap();
+    let mut conn = c.db_conn().await.unwrap();
     let wf = import(&c, "fixtures/workflows/logic-complement.json")
         .await
         .remove(0);
@@ -390,10 +399,10 @@ async fn complement_runs_one_instance_per_date_then_recover_waiting_thread() {
     assert_eq!(biz, vec!["20231231", "20240101", "20240102"]);
     assert!(rows.iter().all(|r| r.5 == "COMPLEMENT_DATA"));
     let serial: Option<i64> = conn
-        .exec_first(
+        .first(
             "SELECT COUNT(*) FROM t_ds_process_instance a JOIN t_ds_process_instance b ON b.id = a.id + 1 \
              WHERE a.process_definition_code = ? AND b.process_definition_code = ? AND b.start_time < a.end_time",
-            (wf.definition_code, wf.definition_code),
+            params![wf.definition_code, wf.definition_code],
         )
         .await
         .unwrap();
@@ -416,30 +425,25 @@ async fn complement_runs_one_instance_per_date_then_recover_waiting_thread() {
 
     // RECOVER_WAITING_THREAD names an existing instance: it runs again as it is.
     let last = rows[2].0;
-    conn.exec_drop(
+    conn.exec(
         "UPDATE t_ds_process_instance SET state = 10 WHERE id = ?",
-        (last,),
+        params![last],
     )
     .await
     .unwrap();
-    conn.exec_drop(
+    conn.exec(
         "INSERT INTO t_ds_command (command_type, process_definition_code, process_definition_version, process_instance_id, command_param, task_depend_type, failure_strategy, warning_type, start_time, executor_id, update_time, dry_run) \
          VALUES (10, ?, ?, ?, ?, 2, 1, 0, NOW(), 1, NOW(), 0)",
-        (
-            wf.definition_code,
-            wf.definition_version,
-            last,
-            format!(r#"{{"WaitingThreadInstanceId":"{last}"}}"#),
-        ),
+        params![wf.definition_code, wf.definition_version, last, format!(r#"{{"WaitingThreadInstanceId":"{last}"}}"#)],
     )
     .await
     .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let r: Option<(i32, String, i32)> = conn
-            .exec_first(
+            .first(
                 "SELECT state, history_cmd, run_times FROM t_ds_process_instance WHERE id = ?",
-                (last,),
+                params![last],
             )
             .await
             .unwrap();
@@ -474,7 +478,7 @@ async fn sub_process_across_masters() {
     use dsmaster::protocol::link::serve;
     use dsmaster::protocol::{Command, Connector, LinkOptions, StateEventChangeCommand};
     let c = cluster().await;
-    let mut conn = c.conn().await.unwrap();
+    let mut conn = c.db_conn().await.unwrap();
     let dialect = c.master.as_ref().unwrap().dialect;
     let wfs = import(&c, "fixtures/workflows/logic-sub-ok.json").await;
     let child_wf = &wfs[0];
@@ -494,38 +498,32 @@ async fn sub_process_across_masters() {
         token.clone(),
     ));
     // What that master's ProcessService wrote for its SUB_PROCESS task.
-    conn.exec_drop(
+    let (_, new_id) = conn.insert(
         "INSERT INTO t_ds_process_instance (name, process_definition_code, process_definition_version, state, host, command_type, history_cmd, global_params, start_time, run_times, executor_id, is_sub_process) \
          VALUES ('remote-parent', 4300000000101, 1, 1, ?, 0, 'START_PROCESS', ?, NOW(), 1, 1, 0)",
-        (
-            other.as_str(),
-            r#"[{"prop":"x","direct":"IN","type":"VARCHAR","value":"remote"}]"#,
-        ),
+        params![other.as_str(), r#"[{"prop":"x","direct":"IN","type":"VARCHAR","value":"remote"}]"#],
     )
     .await
     .unwrap();
-    let parent = conn.last_insert_id().unwrap() as i32;
-    conn.exec_drop(
+    let parent = new_id.unwrap() as i32;
+    let (_, new_id) = conn.insert(
         "INSERT INTO t_ds_task_instance (name, task_type, task_code, task_definition_version, process_instance_id, state, flag) VALUES ('S', 'SUB_PROCESS', 4400000000111, 1, ?, 0, 1)",
-        (parent,),
+        params![parent],
     )
     .await
     .unwrap();
-    let task = conn.last_insert_id().unwrap() as i32;
-    conn.exec_drop(
+    let task = new_id.unwrap() as i32;
+    let (_, new_id) = conn.insert(
         "INSERT INTO t_ds_relation_process_instance (parent_process_instance_id, parent_task_instance_id, process_instance_id) VALUES (?, ?, 0)",
-        (parent, task),
+        params![parent, task],
     )
     .await
     .unwrap();
-    let map = conn.last_insert_id().unwrap() as i32;
-    conn.exec_drop(
+    let map = new_id.unwrap() as i32;
+    conn.exec(
         "INSERT INTO t_ds_command (command_type, process_definition_code, process_definition_version, process_instance_id, command_param, task_depend_type, failure_strategy, warning_type, warning_group_id, start_time, executor_id, update_time, process_instance_priority, worker_group, environment_code, dry_run) \
          VALUES (0, ?, 1, 0, ?, 2, 1, 0, 0, NOW(), 1, NOW(), 2, 'default', -1, 0)",
-        (
-            child_wf.definition_code,
-            format!(r#"{{"id":{map},"parentProcessInstanceId":{parent},"parentTaskInstanceId":{task},"processInstanceId":0}}"#),
-        ),
+        params![child_wf.definition_code, format!(r#"{{"id":{map},"parentProcessInstanceId":{parent},"parentTaskInstanceId":{task},"processInstanceId":0}}"#)],
     )
     .await
     .unwrap();
@@ -535,17 +533,17 @@ async fn sub_process_across_masters() {
         .unwrap();
     assert_eq!(state, ExecutionStatus::SUCCESS);
     let linked: Option<i32> = conn
-        .exec_first(
+        .first(
             "SELECT process_instance_id FROM t_ds_relation_process_instance WHERE id = ?",
-            (map,),
+            params![map],
         )
         .await
         .unwrap();
     assert_eq!(linked, Some(child));
     let globals: Option<String> = conn
-        .exec_first(
+        .first(
             "SELECT global_params FROM t_ds_process_instance WHERE id = ?",
-            (child,),
+            params![child],
         )
         .await
         .unwrap();
@@ -579,18 +577,18 @@ async fn sub_process_across_masters() {
     c.start_workflow(parent_wf).await.unwrap();
     let (s_id, parent) = wait_task_state(&c, "S", ExecutionStatus::RUNNING_EXECUTION).await;
     let child: i32 = conn
-        .exec_first(
+        .first(
             "SELECT process_instance_id FROM t_ds_relation_process_instance WHERE parent_task_instance_id = ?",
-            (s_id,),
+            params![s_id],
         )
         .await
         .unwrap()
         .unwrap();
     let began = tokio::time::Instant::now();
     // As the child's master writes the end, then tells the parent's master.
-    conn.exec_drop(
+    conn.exec(
         "UPDATE t_ds_process_instance SET state = 7, end_time = NOW() WHERE id = ?",
-        (child,),
+        params![child],
     )
     .await
     .unwrap();
@@ -641,7 +639,7 @@ async fn sub_process_across_masters() {
 async fn sub_process_failed_child_recovers_with_its_parent() {
     use dsmaster::model::CommandType;
     let c = cluster().await;
-    let mut conn = c.conn().await.unwrap();
+    let mut conn = c.db_conn().await.unwrap();
     let wfs = import(&c, "fixtures/workflows/logic-sub-fail.json").await;
     let (child_wf, parent_wf) = (&wfs[0], &wfs[1]);
     c.start_workflow(parent_wf).await.unwrap();
@@ -656,9 +654,9 @@ async fn sub_process_failed_child_recovers_with_its_parent() {
         .unwrap();
     // The user fixes the child's task, then recovers the parent from its failed task.
     for table in ["t_ds_task_definition", "t_ds_task_definition_log"] {
-        conn.exec_drop(
-            format!("UPDATE {table} SET task_params = REPLACE(task_params, 'exit 3', 'echo fixed') WHERE code = 4400000000221"),
-            (),
+        conn.exec(
+            &format!("UPDATE {table} SET task_params = REPLACE(task_params, 'exit 3', 'echo fixed') WHERE code = 4400000000221"),
+            params![],
         )
         .await
         .unwrap();
@@ -669,9 +667,9 @@ async fn sub_process_failed_child_recovers_with_its_parent() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let st: Option<i32> = conn
-            .exec_first(
+            .first(
                 "SELECT state FROM t_ds_process_instance WHERE id = ?",
-                (parent,),
+                params![parent],
             )
             .await
             .unwrap();
@@ -693,9 +691,9 @@ async fn sub_process_failed_child_recovers_with_its_parent() {
         "the SUB_PROCESS row itself is resubmitted, never invalidated"
     );
     let child_row: (i32, String, i32) = conn
-        .exec_first(
+        .first(
             "SELECT state, history_cmd, run_times FROM t_ds_process_instance WHERE id = ?",
-            (child,),
+            params![child],
         )
         .await
         .unwrap()
@@ -716,18 +714,18 @@ async fn sub_process_failed_child_recovers_with_its_parent() {
         ]
     );
     let (map, s_id, failed_ca): (i32, i32, i32) = conn
-        .exec_first(
+        .first(
             "SELECT r.id, r.parent_task_instance_id, t.id FROM t_ds_relation_process_instance r, t_ds_task_instance t \
              WHERE r.process_instance_id = ? AND t.process_instance_id = r.process_instance_id AND t.flag = 0",
-            (child,),
+            params![child],
         )
         .await
         .unwrap()
         .unwrap();
     let child_param: Option<String> = conn
-        .exec_first(
+        .first(
             "SELECT command_param FROM t_ds_process_instance WHERE id = ?",
-            (child,),
+            params![child],
         )
         .await
         .unwrap();
@@ -756,15 +754,15 @@ async fn sub_process_failed_child_recovers_with_its_parent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn complement_follows_the_online_cron_schedules() {
     let c = cluster().await;
-    let mut conn = c.conn().await.unwrap();
+    let mut conn = c.db_conn().await.unwrap();
     let wf = import(&c, "fixtures/workflows/logic-complement.json")
         .await
         .remove(0);
     for (crontab, release_state) in [("0 0 6,18 * * ? *", 1), ("0 30 * * * ? *", 0)] {
-        conn.exec_drop(
+        conn.exec(
             "INSERT INTO t_ds_schedules (process_definition_code, start_time, end_time, timezone_id, crontab, failure_strategy, user_id, release_state, warning_type, warning_group_id, process_instance_priority, worker_group, environment_code, create_time, update_time) \
              VALUES (?, '2020-01-01 00:00:00', '2030-01-01 00:00:00', 'UTC', ?, 1, 1, ?, 0, 0, 2, 'default', -1, NOW(), NOW())",
-            (wf.definition_code, crontab, release_state),
+            params![wf.definition_code, crontab, release_state],
         )
         .await
         .unwrap();

@@ -4,19 +4,32 @@
 //! rebinds the running task on the worker, whose resent result reaches the new master.
 
 use dsmaster::model::ExecutionStatus;
+use dsmaster::params;
+use dsmaster::store::Dialect;
 use dsmaster::testkit::cluster::{init_test_logging, LocalCluster};
 use dsmaster::testkit::worker::Behaviour;
 use dsmaster::testkit::SchemaVersion;
-use mysql_async::prelude::*;
 use std::path::Path;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_master_finishes_the_running_workflow() {
+    restart_mid_workflow(Dialect::Mysql).await;
+}
+
+/// The hand-over and recovery transactions on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_master_finishes_the_running_workflow_on_postgresql() {
+    restart_mid_workflow(Dialect::Postgres).await;
+}
+
+async fn restart_mid_workflow(dialect: Dialect) {
     init_test_logging();
-    let mut cluster = LocalCluster::start(SchemaVersion::V2_0_5)
-        .await
-        .expect("cluster");
+    let mut cluster = match dialect {
+        Dialect::Mysql => LocalCluster::start(SchemaVersion::V2_0_5).await,
+        Dialect::Postgres => LocalCluster::start_postgres(SchemaVersion::V2_0_5).await,
+    }
+    .expect("cluster");
     cluster.start_master().await.expect("master");
     cluster
         .start_worker(Behaviour::RunShell)
@@ -30,11 +43,14 @@ async fn restarted_master_finishes_the_running_workflow() {
     cluster.start_workflow(&wf).await.expect("command");
 
     // Wait until A runs on the worker (it sleeps 3 s), then restart the master.
-    let mut conn = cluster.conn().await.expect("conn");
+    let mut conn = cluster.db_conn().await.expect("conn");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let running: Option<i64> = conn
-            .query_first("SELECT COUNT(*) FROM t_ds_task_instance WHERE name = 'A' AND state = 1")
+            .first(
+                "SELECT COUNT(*) FROM t_ds_task_instance WHERE name = 'A' AND state = 1",
+                params![],
+            )
             .await
             .unwrap();
         if running == Some(1) {
@@ -55,9 +71,9 @@ async fn restarted_master_finishes_the_running_workflow() {
         .expect("workflow ends");
     assert_eq!(state, ExecutionStatus::SUCCESS);
     let row: (i32, String, String) = conn
-        .exec_first(
+        .first(
             "SELECT recovery, history_cmd, host FROM t_ds_process_instance WHERE id = ?",
-            (id,),
+            params![id],
         )
         .await
         .unwrap()
@@ -66,9 +82,9 @@ async fn restarted_master_finishes_the_running_workflow() {
     assert_eq!(row.1, "START_PROCESS,RECOVER_TOLERANCE_FAULT_PROCESS");
     assert_eq!(row.2, addr);
     let tasks: Vec<(String, i32, i32)> = conn
-        .exec(
+        .all(
             "SELECT name, state, flag FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
-            (id,),
+            params![id],
         )
         .await
         .unwrap();
@@ -78,11 +94,11 @@ async fn restarted_master_finishes_the_running_workflow() {
         "A ran once (not re-dispatched), B after it"
     );
     let commands: Option<i64> = conn
-        .query_first("SELECT COUNT(*) FROM t_ds_command")
+        .first("SELECT COUNT(*) FROM t_ds_command", params![])
         .await
         .unwrap();
     let errors: Option<i64> = conn
-        .query_first("SELECT COUNT(*) FROM t_ds_error_command")
+        .first("SELECT COUNT(*) FROM t_ds_error_command", params![])
         .await
         .unwrap();
     assert_eq!((commands, errors), (Some(0), Some(0)));

@@ -166,7 +166,11 @@ async fn mixed_cluster_fires_each_time_exactly_once() {
     // Our member connects as root, so fire_log tells the two sides apart.
     let store = Store::connect(&ConnectOptions {
         dialect: dsmaster::store::Dialect::Mysql,
-        url: c.mariadb.root_url(&c.database),
+        url: c
+            .db
+            .mariadb()
+            .expect("MariaDB cluster")
+            .root_url(&c.database),
         max_connections: 8,
         min_idle: 1,
         server_timezone: None,
@@ -463,7 +467,11 @@ async fn java_member_killed_ours_takes_over() {
     let pid = java.pid().expect("Java pid");
     let store = Store::connect(&ConnectOptions {
         dialect: dsmaster::store::Dialect::Mysql,
-        url: c.mariadb.root_url(&c.database),
+        url: c
+            .db
+            .mariadb()
+            .expect("MariaDB cluster")
+            .root_url(&c.database),
         max_connections: 8,
         min_idle: 1,
         server_timezone: None,

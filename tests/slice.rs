@@ -1,19 +1,26 @@
-//! The foundation's vertical slice, end to end against a real MariaDB and ZooKeeper: a
+//! The foundation's vertical slice, end to end against a real MariaDB (and PostgreSQL) and
+//! ZooKeeper: a
 //! two-task workflow written as the API server writes it, started by a START_PROCESS command,
 //! run by our master through a stand-in worker speaking the wire protocol, ending SUCCESS
 //! with the rows a Java 2.0.5 master leaves.
 
 use dsmaster::model::ExecutionStatus;
+use dsmaster::params;
+use dsmaster::store::db::Row;
+use dsmaster::store::Dialect;
 use dsmaster::testkit::cluster::{init_test_logging, LocalCluster};
 use dsmaster::testkit::worker::Behaviour;
 use dsmaster::testkit::SchemaVersion;
-use mysql_async::prelude::*;
 use std::path::Path;
 use std::time::Duration;
 
-async fn run_slice(schema: SchemaVersion) {
+async fn run_slice(schema: SchemaVersion, dialect: Dialect) {
     init_test_logging();
-    let mut cluster = LocalCluster::start(schema).await.expect("cluster");
+    let mut cluster = match dialect {
+        Dialect::Mysql => LocalCluster::start(schema).await,
+        Dialect::Postgres => LocalCluster::start_postgres(schema).await,
+    }
+    .expect("cluster");
     let master_addr = cluster.start_master().await.expect("master").addr.clone();
     cluster
         .start_worker(Behaviour::RunShell)
@@ -36,24 +43,27 @@ async fn run_slice(schema: SchemaVersion) {
         .expect("workflow ends");
     assert_eq!(state, ExecutionStatus::SUCCESS);
 
-    let mut conn = cluster.conn().await.expect("conn");
+    let mut conn = cluster.db_conn().await.expect("conn");
     let left: Option<i64> = conn
-        .exec_first("SELECT COUNT(*) FROM t_ds_command WHERE id = ?", (command,))
+        .first(
+            "SELECT COUNT(*) FROM t_ds_command WHERE id = ?",
+            params![command],
+        )
         .await
         .unwrap();
     assert_eq!(left, Some(0), "the command is consumed");
     let errors: Option<i64> = conn
-        .query_first("SELECT COUNT(*) FROM t_ds_error_command")
+        .first("SELECT COUNT(*) FROM t_ds_error_command", params![])
         .await
         .unwrap();
     assert_eq!(errors, Some(0));
 
     // The process instance row, as a 2.0.5 master leaves it.
-    let row: mysql_async::Row = conn
-        .exec_first(
+    let row: Row = conn
+        .first(
             "SELECT name, state, run_times, host, command_type, recovery, history_cmd, is_sub_process, start_time, end_time \
              FROM t_ds_process_instance WHERE id = ?",
-            (id,),
+            params![id],
         )
         .await
         .unwrap()
@@ -75,11 +85,11 @@ async fn run_slice(schema: SchemaVersion) {
     assert!(start.is_some() && end.is_some() && start <= end);
 
     // Task instances: A then B, both SUCCESS on the worker, with codes and versions.
-    let tasks: Vec<mysql_async::Row> = conn
-        .exec(
+    let tasks: Vec<Row> = conn
+        .all(
             "SELECT name, task_type, task_code, task_definition_version, state, host, flag, log_path, task_params \
              FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
-            (id,),
+            params![id],
         )
         .await
         .unwrap();
@@ -115,9 +125,9 @@ async fn run_slice(schema: SchemaVersion) {
         assert!(params["waitStartTimeout"].is_null());
     }
     let times: Vec<(Option<chrono::NaiveDateTime>, Option<chrono::NaiveDateTime>, Option<chrono::NaiveDateTime>)> = conn
-        .exec(
+        .all(
             "SELECT submit_time, start_time, end_time FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
-            (id,),
+            params![id],
         )
         .await
         .unwrap();
@@ -131,10 +141,20 @@ async fn run_slice(schema: SchemaVersion) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_shell_tasks_run_to_success_on_2_0_5_schema() {
-    run_slice(SchemaVersion::V2_0_5).await;
+    run_slice(SchemaVersion::V2_0_5, Dialect::Mysql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shell_tasks_run_to_success_on_2_0_5_postgresql_schema() {
+    run_slice(SchemaVersion::V2_0_5, Dialect::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shell_tasks_run_to_success_on_2_0_2_postgresql_schema() {
+    run_slice(SchemaVersion::V2_0_2, Dialect::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_shell_tasks_run_to_success_on_2_0_2_schema() {
-    run_slice(SchemaVersion::V2_0_2).await;
+    run_slice(SchemaVersion::V2_0_2, Dialect::Mysql).await;
 }

@@ -304,9 +304,9 @@ async fn a_database_freeze_mid_run_loses_and_duplicates_nothing() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(conn);
-    cluster.mariadb.suspend();
+    cluster.db.suspend();
     tokio::time::sleep(Duration::from_secs(4)).await;
-    cluster.mariadb.resume();
+    cluster.db.resume();
 
     let (id, state) = cluster
         .wait_for_end(wf.definition_code, WAIT, |_| {})

@@ -5,11 +5,11 @@
 
 use super::Error;
 use crate::model::{CommandType, ExecutionStatus};
+use crate::params;
 use crate::protocol::{Command, Connector, Dialect, LinkOptions, StateEventChangeCommand};
-use mysql_async::prelude::*;
-use mysql_async::Conn;
+use crate::store::db::{Conn, DbError};
 
-fn sql(e: mysql_async::Error) -> Error {
+fn sql(e: DbError) -> Error {
     Error::Fixture(format!("API stand-in: {e}"))
 }
 
@@ -25,17 +25,22 @@ pub async fn stop_or_pause(
     } else {
         (CommandType::STOP, ExecutionStatus::READY_STOP)
     };
-    conn.exec_drop(
-        "UPDATE t_ds_process_instance SET command_type = ?, state = ?, \
-         history_cmd = CONCAT(COALESCE(history_cmd, ''), ',', ?) WHERE id = ?",
-        (cmd.code(), state.code(), cmd.name(), instance_id),
+    let append = match conn.dialect() {
+        crate::store::Dialect::Mysql => "CONCAT(COALESCE(history_cmd, ''), ',', ?)",
+        crate::store::Dialect::Postgres => "COALESCE(history_cmd, '') || ',' || CAST(? AS TEXT)",
+    };
+    conn.exec(
+        &format!(
+            "UPDATE t_ds_process_instance SET command_type = ?, state = ?, history_cmd = {append} WHERE id = ?"
+        ),
+        params![cmd.code(), state.code(), cmd.name(), instance_id],
     )
     .await
     .map_err(sql)?;
     let host: Option<Option<String>> = conn
-        .exec_first(
+        .first(
             "SELECT host FROM t_ds_process_instance WHERE id = ?",
-            (instance_id,),
+            params![instance_id],
         )
         .await
         .map_err(sql)?;
@@ -74,29 +79,30 @@ pub async fn command_for_instance(
     kind: CommandType,
 ) -> Result<i32, Error> {
     let row: Option<(i64, i32, i32)> = conn
-        .exec_first(
+        .first(
             "SELECT process_definition_code, process_definition_version, executor_id FROM t_ds_process_instance WHERE id = ?",
-            (instance_id,),
+            params![instance_id],
         )
         .await
         .map_err(sql)?;
     let (code, version, executor) =
         row.ok_or_else(|| Error::Fixture(format!("instance {instance_id} not found")))?;
-    conn.exec_drop(
+    let (_, id) = conn
+        .insert(
         "INSERT INTO t_ds_command (command_type, process_definition_code, process_definition_version, process_instance_id, \
          command_param, task_depend_type, failure_strategy, warning_type, warning_group_id, start_time, executor_id, \
          update_time, process_instance_priority, worker_group, environment_code, dry_run) \
          VALUES (?, ?, ?, ?, ?, 2, 1, 0, 0, NOW(), ?, NOW(), 2, 'default', -1, 0)",
-        (
+        params![
             kind.code(),
             code,
             version,
             instance_id,
             format!("{{\"ProcessInstanceId\":{instance_id}}}"),
             executor,
-        ),
+        ],
     )
     .await
     .map_err(sql)?;
-    Ok(conn.last_insert_id().unwrap_or(0) as i32)
+    Ok(id.and_then(|id| i32::try_from(id).ok()).unwrap_or(0))
 }

@@ -1,21 +1,117 @@
-//! A whole throw-away cluster on this machine: private MariaDB with upstream's schema,
-//! private ZooKeeper, a conf dir in the Java master's layout pointing at them, our master
-//! started from that conf dir (the drop-in path an operator uses), and a stand-in worker.
-//! Shared by `dsmaster demo` and the end-to-end tests.
+//! A whole throw-away cluster on this machine: private MariaDB (or PostgreSQL) with
+//! upstream's schema, private ZooKeeper, a conf dir in the Java master's layout pointing at
+//! them, our master started from that conf dir (the drop-in path an operator uses), and a
+//! stand-in worker. Shared by `dsmaster demo` and the end-to-end tests.
 
 use super::fixtures::{self, ImportedWorkflow};
 use super::netns::TestNet;
 use super::worker::{Behaviour, StandInWorker};
-use super::{Error, MariaDb, SchemaVersion, ZooKeeper};
+use super::{Error, MariaDb, Postgres, SchemaVersion, ZooKeeper};
 use crate::model::ExecutionStatus;
+use crate::params;
 use crate::server::{self, Running};
+use crate::store::db::{self, Dialect};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
+/// The cluster's database server: MariaDB (upstream's MySQL deployments) or PostgreSQL
+/// (upstream's docker default).
+pub enum ClusterDb {
+    Maria(MariaDb),
+    Postgres(Postgres),
+}
+
+impl ClusterDb {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            ClusterDb::Maria(_) => Dialect::Mysql,
+            ClusterDb::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The MariaDB server, for the checks that speak MySQL's own protocol.
+    pub fn mariadb(&self) -> Result<&MariaDb, Error> {
+        match self {
+            ClusterDb::Maria(m) => Ok(m),
+            ClusterDb::Postgres(_) => Err(Error::Fixture(
+                "this cluster runs on PostgreSQL, not MariaDB".into(),
+            )),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        match self {
+            ClusterDb::Maria(m) => m.port(),
+            ClusterDb::Postgres(p) => p.port(),
+        }
+    }
+
+    /// The store's URL for the ds user on `db`.
+    pub fn ds_url(&self, db: &str) -> String {
+        match self {
+            ClusterDb::Maria(m) => m.ds_url(db),
+            ClusterDb::Postgres(p) => p.url(db),
+        }
+    }
+
+    /// `spring.datasource.url` for `db` at the peer address.
+    pub fn jdbc_url(&self, db: &str) -> String {
+        match self {
+            ClusterDb::Maria(m) => m.jdbc_url(db),
+            ClusterDb::Postgres(p) => p.jdbc_url(db),
+        }
+    }
+
+    /// `spring.datasource.driver-class-name` of upstream's own configuration.
+    pub fn driver_class(&self) -> &'static str {
+        match self {
+            ClusterDb::Maria(_) => "com.mysql.cj.jdbc.Driver",
+            ClusterDb::Postgres(_) => "org.postgresql.Driver",
+        }
+    }
+
+    pub fn suspend(&self) {
+        match self {
+            ClusterDb::Maria(m) => m.suspend(),
+            ClusterDb::Postgres(p) => p.suspend(),
+        }
+    }
+
+    pub fn resume(&self) {
+        match self {
+            ClusterDb::Maria(m) => m.resume(),
+            ClusterDb::Postgres(p) => p.resume(),
+        }
+    }
+
+    /// Commits survive a crash of the server process (MariaDB's test default trades that
+    /// away; PostgreSQL's WAL reaches the OS at every commit already).
+    pub async fn set_durable(&mut self) -> Result<(), Error> {
+        match self {
+            ClusterDb::Maria(m) => m.set_durable().await,
+            ClusterDb::Postgres(_) => Ok(()),
+        }
+    }
+
+    pub async fn restart(&mut self, crash: bool) -> Result<(), Error> {
+        match self {
+            ClusterDb::Maria(m) => m.restart(crash).await,
+            ClusterDb::Postgres(p) => p.restart(crash).await,
+        }
+    }
+
+    pub async fn stop(self) {
+        match self {
+            ClusterDb::Maria(m) => m.stop().await,
+            ClusterDb::Postgres(p) => p.stop().await,
+        }
+    }
+}
+
 pub struct LocalCluster {
-    pub mariadb: MariaDb,
+    pub db: ClusterDb,
     pub zookeeper: ZooKeeper,
     /// The test network when the cluster was started for upstream's Java servers
     /// ([`LocalCluster::start_with_java_peers`]); `None` for a loopback-only cluster.
@@ -40,7 +136,25 @@ pub struct TaskView {
 impl LocalCluster {
     /// Starts MariaDB and ZooKeeper on loopback, loads the schema and writes the conf dir.
     pub async fn start(schema: SchemaVersion) -> Result<LocalCluster, Error> {
-        Self::start_at(schema, None).await
+        Self::start_at(schema, None, Dialect::Mysql).await
+    }
+
+    /// [`LocalCluster::start`] on the server `DSMASTER_TEST_DB` names (`mysql`, the default,
+    /// or `postgresql`): the suites that call this run on both servers, the second time from
+    /// `scripts/test.sh` with `DSMASTER_TEST_DB=postgresql`.
+    pub async fn start_on_test_db(schema: SchemaVersion) -> Result<LocalCluster, Error> {
+        match std::env::var("DSMASTER_TEST_DB").as_deref() {
+            Ok("postgresql") | Ok("postgres") => Self::start_postgres(schema).await,
+            Ok("mysql") | Ok("") | Err(_) => Self::start(schema).await,
+            Ok(other) => Err(Error::Invalid(format!(
+                "DSMASTER_TEST_DB={other:?}: expected mysql or postgresql"
+            ))),
+        }
+    }
+
+    /// As [`LocalCluster::start`], on PostgreSQL with upstream's PostgreSQL DDL.
+    pub async fn start_postgres(schema: SchemaVersion) -> Result<LocalCluster, Error> {
+        Self::start_at(schema, None, Dialect::Postgres).await
     }
 
     /// As [`LocalCluster::start`], for a cluster that upstream's Java servers join: they run
@@ -49,23 +163,50 @@ impl LocalCluster {
     /// the namespaces reach. Fails with [`Error::NoNetworkNamespaces`] where namespaces
     /// cannot be made; callers skip their test then.
     pub async fn start_with_java_peers(schema: SchemaVersion) -> Result<LocalCluster, Error> {
+        Self::start_with_java_peers_on(schema, Dialect::Mysql).await
+    }
+
+    /// [`LocalCluster::start_with_java_peers`] on the given database server.
+    pub async fn start_with_java_peers_on(
+        schema: SchemaVersion,
+        dialect: Dialect,
+    ) -> Result<LocalCluster, Error> {
         let net = TestNet::shared()?;
-        Self::start_at(schema, Some(net)).await
+        Self::start_at(schema, Some(net), dialect).await
     }
 
     async fn start_at(
         schema: SchemaVersion,
         net: Option<&'static TestNet>,
+        dialect: Dialect,
     ) -> Result<LocalCluster, Error> {
         let ip = net.map_or(Ipv4Addr::LOCALHOST, TestNet::host_ip);
-        let (mariadb, zookeeper) =
-            tokio::try_join!(MariaDb::start_for_peers(ip), ZooKeeper::start_on(ip))?;
         let database = "dolphinscheduler".to_string();
-        let jdbc = mariadb.create_ds_database(&database, schema).await?;
+        let (db, zookeeper) = match dialect {
+            Dialect::Mysql => {
+                let (m, z) =
+                    tokio::try_join!(MariaDb::start_for_peers(ip), ZooKeeper::start_on(ip))?;
+                m.create_ds_database(&database, schema).await?;
+                (ClusterDb::Maria(m), z)
+            }
+            Dialect::Postgres => {
+                let (p, z) =
+                    tokio::try_join!(Postgres::start_for_peers(ip), ZooKeeper::start_on(ip))?;
+                p.create_ds_database(&database, schema).await?;
+                (ClusterDb::Postgres(p), z)
+            }
+        };
+        let jdbc = db.jdbc_url(&database);
         let conf_dir = tempfile::tempdir().map_err(|e| Error::Fixture(format!("conf dir: {e}")))?;
-        write_conf_dir_at(conf_dir.path(), &jdbc, &zookeeper.connect_string(), ip)?;
+        write_conf_dir_for(
+            conf_dir.path(),
+            &jdbc,
+            db.driver_class(),
+            &zookeeper.connect_string(),
+            ip,
+        )?;
         Ok(LocalCluster {
-            mariadb,
+            db,
             zookeeper,
             net,
             conf_dir,
@@ -115,14 +256,29 @@ impl LocalCluster {
         Ok(self.worker.insert(worker))
     }
 
+    /// A root connection in MySQL's own protocol (MariaDB clusters only).
     pub async fn conn(&self) -> Result<mysql_async::Conn, Error> {
-        self.mariadb.root_conn(Some(&self.database)).await
+        self.db.mariadb()?.root_conn(Some(&self.database)).await
     }
 
-    /// The same connection behind the store's dialect-neutral interface (what the fixtures
-    /// take, so they serve MySQL and PostgreSQL clusters alike).
-    pub async fn db_conn(&self) -> Result<crate::store::db::Conn, Error> {
-        Ok(crate::store::db::Conn::Mysql(self.conn().await?))
+    /// A connection behind the store's dialect-neutral interface, on either server (what
+    /// the fixtures take).
+    pub async fn db_conn(&self) -> Result<db::Conn, Error> {
+        match &self.db {
+            ClusterDb::Maria(_) => Ok(db::Conn::Mysql(self.conn().await?)),
+            ClusterDb::Postgres(p) => db::Pool::new(
+                Dialect::Postgres,
+                &db::PoolOptions {
+                    url: p.url(&self.database),
+                    max_connections: 1,
+                    min_idle: 0,
+                },
+            )
+            .map_err(Error::Fixture)?
+            .conn()
+            .await
+            .map_err(|e| Error::Fixture(format!("connecting to PostgreSQL: {e}"))),
+        }
     }
 
     /// Imports a workflow export file (tenant `default`).
@@ -144,23 +300,22 @@ impl LocalCluster {
         timeout: Duration,
         mut on_change: impl FnMut(&[TaskView]),
     ) -> Result<(i32, ExecutionStatus), Error> {
-        use mysql_async::prelude::*;
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut conn = self.conn().await?;
+        let mut conn = self.db_conn().await?;
         let mut last: Vec<TaskView> = Vec::new();
         loop {
             let instance: Option<(i32, Option<i32>)> = conn
-                .exec_first(
+                .first(
                     "SELECT id, state FROM t_ds_process_instance WHERE process_definition_code = ? ORDER BY id DESC LIMIT 1",
-                    (definition_code,),
+                    params![definition_code],
                 )
                 .await
                 .map_err(|e| Error::Fixture(e.to_string()))?;
             if let Some((id, state)) = instance {
                 let rows: Vec<TaskRow> = conn
-                    .exec(
+                    .all(
                         "SELECT id, name, state, host FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
-                        (id,),
+                        params![id],
                     )
                     .await
                     .map_err(|e| Error::Fixture(e.to_string()))?;
@@ -197,7 +352,6 @@ impl LocalCluster {
     /// this process's test network, each with where it was seen. Empty is the guard's pass:
     /// upstream's Java servers and ours advertised nothing but the kit's own addresses.
     pub async fn addresses_outside_test_network(&self) -> Result<Vec<String>, Error> {
-        use mysql_async::prelude::*;
         let mut seen: Vec<(String, String)> = Vec::new();
         let zk = zookeeper_client::Client::connect(&self.zookeeper.connect_string())
             .await
@@ -216,10 +370,10 @@ impl LocalCluster {
                 Err(e) => return Err(Error::Fixture(format!("guard: listing {path}: {e}"))),
             }
         }
-        let mut conn = self.conn().await?;
+        let mut conn = self.db_conn().await?;
         for table in ["t_ds_process_instance", "t_ds_task_instance"] {
             let hosts: Vec<Option<String>> = conn
-                .query(format!("SELECT DISTINCT host FROM {table}"))
+                .all(&format!("SELECT DISTINCT host FROM {table}"), params![])
                 .await
                 .map_err(|e| Error::Fixture(format!("guard: reading {table}.host: {e}")))?;
             seen.extend(
@@ -251,7 +405,7 @@ impl LocalCluster {
             m.shutdown().await;
         }
         self.zookeeper.stop().await;
-        self.mariadb.stop().await;
+        self.db.stop().await;
     }
 }
 
@@ -265,6 +419,19 @@ pub fn write_conf_dir(dir: &Path, jdbc_url: &str, zk: &str) -> Result<(), Error>
 pub fn write_conf_dir_at(
     dir: &Path,
     jdbc_url: &str,
+    zk: &str,
+    host: Ipv4Addr,
+) -> Result<(), Error> {
+    write_conf_dir_for(dir, jdbc_url, "com.mysql.jdbc.Driver", zk, host)
+}
+
+/// [`write_conf_dir_at`] for either server. A PostgreSQL datasource goes where an operator of
+/// upstream's tarball puts it: `application-postgresql.yaml`, chosen by `DATABASE_TYPE`, and
+/// (for a conf dir without that variable) the same settings in `application.yaml`.
+pub fn write_conf_dir_for(
+    dir: &Path,
+    jdbc_url: &str,
+    driver_class: &str,
     zk: &str,
     host: Ipv4Addr,
 ) -> Result<(), Error> {
@@ -284,14 +451,17 @@ pub fn write_conf_dir_at(
         "common.properties",
         "data.basedir.path=/tmp/dolphinscheduler\n".to_string(),
     );
-    files.insert(
-        "application-mysql.yaml",
-        format!(
-            "spring:\n  datasource:\n    driver-class-name: com.mysql.jdbc.Driver\n    url: {jdbc_url}\n    username: {}\n    password: {}\n",
-            super::DS_USER,
-            super::DS_PASSWORD
-        ),
+    let datasource = format!(
+        "spring:\n  datasource:\n    driver-class-name: {driver_class}\n    url: {jdbc_url}\n    username: {}\n    password: {}\n",
+        super::DS_USER,
+        super::DS_PASSWORD
     );
+    if jdbc_url.starts_with("jdbc:postgresql:") {
+        files.insert("application-postgresql.yaml", datasource.clone());
+        files.insert("application.yaml", datasource);
+    } else {
+        files.insert("application-mysql.yaml", datasource);
+    }
     files.insert(
         "dsmaster.properties",
         format!(

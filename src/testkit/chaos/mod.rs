@@ -344,7 +344,7 @@ struct Drill {
 pub async fn run(opts: &Options) -> Result<Report, Error> {
     let net = TestNet::shared()?;
     let mut cluster = LocalCluster::start_with_java_peers(SchemaVersion::V2_0_5).await?;
-    cluster.mariadb.set_durable().await?;
+    cluster.db.set_durable().await?;
     let dir = tempfile::Builder::new()
         .prefix("dsmaster-chaos-")
         .tempdir()
@@ -493,7 +493,7 @@ impl Drill {
         let errors_before = usize::try_from(errors.unwrap_or(0)).unwrap_or(0);
         drop(conn);
         let inserter = tokio::spawn(insert_spread(
-            self.cluster.mariadb.root_url(&self.cluster.database),
+            self.cluster.db.mariadb()?.root_url(&self.cluster.database),
             self.workflows.clone(),
             self.opts.workflows,
             self.opts.spread,
@@ -565,12 +565,12 @@ impl Drill {
                 self.workers[w].heal()?;
             }
             Fault::DbFrozen => {
-                self.cluster.mariadb.suspend();
+                self.cluster.db.suspend();
                 tokio::time::sleep(Duration::from_secs(10)).await;
-                self.cluster.mariadb.resume();
+                self.cluster.db.resume();
             }
             Fault::DbKilled => {
-                self.cluster.mariadb.restart(true).await?;
+                self.cluster.db.restart(true).await?;
             }
             Fault::ZkRestarted => {
                 self.cluster.zookeeper.restart(true).await?;
