@@ -108,7 +108,8 @@ async fn env() -> &'static Env {
                 .and_then(|r| r);
             if let Ok(env) = &started {
                 eprintln!(
-                    "[conformance] sides ready in {:.1}s (java side {:.1}s: master {}, worker {}; dsmaster side {:.1}s: master {}, worker {})",
+                    "[conformance] sides ready on {} in {:.1}s (java side {:.1}s: master {}, worker {}; dsmaster side {:.1}s: master {}, worker {})",
+                    env.java.cluster.db.dialect().name(),
                     t.elapsed().as_secs_f64(),
                     env.java.startup.as_secs_f64(),
                     env.java.master_addr,

@@ -24,6 +24,7 @@ async fn stale_writes_change_nothing_once_the_instance_has_another_owner() {
         max_connections: 2,
         min_idle: 0,
         server_timezone: None,
+        jvm_offset_seconds: None,
     })
     .await
     .expect("connect");

@@ -74,6 +74,7 @@ async fn lost_claims_are_not_fired_and_shutdown_releases_ours() {
         max_connections: 4,
         min_idle: 1,
         server_timezone: None,
+        jvm_offset_seconds: None,
     })
     .await
     .expect("store");

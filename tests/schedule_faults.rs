@@ -171,6 +171,7 @@ async fn bad_rows_missing_tables_and_a_stalled_database() {
         max_connections: 4,
         min_idle: 1,
         server_timezone: None,
+        jvm_offset_seconds: None,
     })
     .await
     .expect("store");

@@ -17,13 +17,17 @@
 //! Needs `java` 17 and `mvn` (warm `~/.m2` or Maven Central). Slow: each JVM takes 15-60 s
 //! to start.
 
+use chrono::TimeZone;
+use dsmaster::params;
 use dsmaster::schedule::{self, CronExpression, CronTrigger, JavaZone, Options};
+use dsmaster::store::db::Conn;
+use dsmaster::store::Dialect;
 use dsmaster::store::{ConnectOptions, Store};
 use dsmaster::testkit::cluster::{init_test_logging, LocalCluster};
+use dsmaster::testkit::cluster::{test_db_dialect, ClusterDb};
 use dsmaster::testkit::java::{JavaApiServer, JavaMaster, ADMIN_PASSWORD, ADMIN_USER};
 use dsmaster::testkit::worker::Behaviour;
 use dsmaster::testkit::SchemaVersion;
-use mysql_async::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -80,37 +84,41 @@ fn job_data(project_id: i64, schedule_id: i64) -> Vec<u8> {
 
 /// Inserts a schedule and the QRTZ rows the API server writes for it.
 async fn insert_schedule(
-    conn: &mut mysql_async::Conn,
+    conn: &mut Conn,
     definition_code: i64,
     project_id: i64,
     cron: &str,
     start: i64,
     end: i64,
 ) -> i64 {
-    conn.exec_drop(
-        "INSERT INTO t_ds_schedules (process_definition_code, start_time, end_time, timezone_id, crontab, failure_strategy, user_id, release_state, warning_type, worker_group, create_time, update_time) VALUES (?, NOW(), NOW() + INTERVAL 1 DAY, 'Asia/Shanghai', ?, 1, 1, 1, 0, 'default', NOW(), NOW())",
-        (definition_code, cron),
+    let day_later = match conn.dialect() {
+        Dialect::Mysql => "NOW() + INTERVAL 1 DAY",
+        Dialect::Postgres => "NOW() + INTERVAL '1 day'",
+    };
+    let (_, id) = conn.insert(
+        &format!("INSERT INTO t_ds_schedules (process_definition_code, start_time, end_time, timezone_id, crontab, failure_strategy, user_id, release_state, warning_type, worker_group, create_time, update_time) VALUES (?, NOW(), {day_later}, 'Asia/Shanghai', ?, 1, 1, 1, 0, 'default', NOW(), NOW())"),
+        params![definition_code, cron],
     )
     .await
     .unwrap();
-    let id = conn.last_insert_id().unwrap() as i64;
+    let id = id.unwrap();
     let (name, group) = (format!("job_{id}"), format!("jobgroup_{project_id}"));
     let first = fire_times(cron, start, end)[0];
-    conn.exec_drop(
+    conn.exec(
         "INSERT INTO QRTZ_JOB_DETAILS (SCHED_NAME, JOB_NAME, JOB_GROUP, DESCRIPTION, JOB_CLASS_NAME, IS_DURABLE, IS_NONCONCURRENT, IS_UPDATE_DATA, REQUESTS_RECOVERY, JOB_DATA) VALUES ('DolphinScheduler', ?, ?, NULL, ?, '0', '0', '0', '0', ?)",
-        (&name, &group, CLASS, job_data(project_id, id)),
+        params![&name, &group, CLASS, job_data(project_id, id)],
     )
     .await
     .unwrap();
-    conn.exec_drop(
+    conn.exec(
         "INSERT INTO QRTZ_TRIGGERS (SCHED_NAME, TRIGGER_NAME, TRIGGER_GROUP, JOB_NAME, JOB_GROUP, DESCRIPTION, NEXT_FIRE_TIME, PREV_FIRE_TIME, PRIORITY, TRIGGER_STATE, TRIGGER_TYPE, START_TIME, END_TIME, CALENDAR_NAME, MISFIRE_INSTR, JOB_DATA) VALUES ('DolphinScheduler', ?, ?, ?, ?, NULL, ?, -1, 5, 'WAITING', 'CRON', ?, ?, NULL, 2, '')",
-        (&name, &group, &name, &group, first, start, end),
+        params![&name, &group, &name, &group, first, start, end],
     )
     .await
     .unwrap();
-    conn.exec_drop(
+    conn.exec(
         "INSERT INTO QRTZ_CRON_TRIGGERS (SCHED_NAME, TRIGGER_NAME, TRIGGER_GROUP, CRON_EXPRESSION, TIME_ZONE_ID) VALUES ('DolphinScheduler', ?, ?, ?, 'Asia/Shanghai')",
-        (&name, &group, cron),
+        params![&name, &group, cron],
     )
     .await
     .unwrap();
@@ -124,8 +132,71 @@ fn patched_job_data_keeps_the_recorded_shape() {
     assert_eq!(b.len(), 922);
 }
 
-async fn count(conn: &mut mysql_async::Conn, sql: &str) -> i64 {
-    conn.query_first::<i64, _>(sql).await.unwrap().unwrap_or(0)
+/// `fire_log`: one row per command inserted into `t_ds_command` (the fire time in epoch ms,
+/// the database user that inserted it, and with `at` the time of the insert), filled by a
+/// trigger so that neither master can hide a fire. The schedule time is the writer's wall
+/// clock: MySQL reads it in the session zone, PostgreSQL in the session's TimeZone setting
+/// (pgjdbc sets it to the JVM zone; ours is the server's, the same host zone here).
+async fn install_fire_log(conn: &mut Conn, at: bool) {
+    let statements: Vec<String> = match conn.dialect() {
+        Dialect::Mysql => {
+            let (cols, vals) = if at {
+                (", at_ms", ", CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)")
+            } else {
+                ("", "")
+            };
+            vec![
+                "CREATE TABLE fire_log (id INT AUTO_INCREMENT PRIMARY KEY, code BIGINT, fire_ms BIGINT, who VARCHAR(200), at_ms BIGINT)".into(),
+                format!("CREATE TRIGGER log_fire AFTER INSERT ON t_ds_command FOR EACH ROW INSERT INTO fire_log (code, fire_ms, who{cols}) VALUES (NEW.process_definition_code, CAST(UNIX_TIMESTAMP(NEW.schedule_time) AS SIGNED) * 1000, USER(){vals})"),
+            ]
+        }
+        Dialect::Postgres => {
+            let (cols, vals) = if at {
+                (
+                    ", at_ms",
+                    ", CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+                )
+            } else {
+                ("", "")
+            };
+            vec![
+                "CREATE TABLE fire_log (id SERIAL PRIMARY KEY, code BIGINT, fire_ms BIGINT, who VARCHAR(200), at_ms BIGINT)".into(),
+                format!("CREATE FUNCTION log_fire() RETURNS trigger AS $$ BEGIN INSERT INTO fire_log (code, fire_ms, who{cols}) VALUES (NEW.process_definition_code, CAST(EXTRACT(EPOCH FROM (NEW.schedule_time AT TIME ZONE current_setting('TimeZone'))) * 1000 AS BIGINT), current_user{vals}); RETURN NEW; END $$ LANGUAGE plpgsql"),
+                "CREATE TRIGGER log_fire AFTER INSERT ON t_ds_command FOR EACH ROW EXECUTE FUNCTION log_fire()".into(),
+            ]
+        }
+    };
+    for sql in statements {
+        conn.exec(&sql, params![]).await.expect(&sql);
+    }
+}
+
+/// Whether a `fire_log.who` is our member, which connects as the server's superuser (the
+/// Java master as the ds user).
+fn ours(who: &str) -> bool {
+    who.starts_with("root@") || who == "postgres"
+}
+
+/// A store for our Quartz member, connected as the superuser so `fire_log` tells it apart.
+async fn member_store(c: &LocalCluster) -> Store {
+    let (dialect, url) = match &c.db {
+        ClusterDb::Maria(m) => (Dialect::Mysql, m.root_url(&c.database)),
+        ClusterDb::Postgres(p) => (Dialect::Postgres, p.superuser_url(&c.database)),
+    };
+    Store::connect(&ConnectOptions {
+        dialect,
+        url,
+        max_connections: 8,
+        min_idle: 1,
+        server_timezone: None,
+        jvm_offset_seconds: None,
+    })
+    .await
+    .expect("store")
+}
+
+async fn count(conn: &mut Conn, sql: &str) -> i64 {
+    conn.first(&sql, params![]).await.unwrap().unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,49 +205,31 @@ async fn mixed_cluster_fires_each_time_exactly_once() {
         return;
     }
     init_test_logging();
-    let c = LocalCluster::start_with_java_peers(SchemaVersion::V2_0_5)
-        .await
-        .expect("cluster");
+    let c = LocalCluster::start_with_java_peers_on(
+        SchemaVersion::V2_0_5,
+        test_db_dialect().expect("DSMASTER_TEST_DB"),
+    )
+    .await
+    .expect("cluster");
     let wf = c
         .import(Path::new("fixtures/workflows/chain-1.json"))
         .await
         .expect("import")
         .remove(0);
-    let mut conn = c.conn().await.unwrap();
+    let mut conn = c.db_conn().await.unwrap();
     let project_id: i64 = conn
-        .exec_first(
+        .first(
             "SELECT id FROM t_ds_project WHERE code = ?",
-            (wf.project_code,),
+            params![wf.project_code],
         )
         .await
         .unwrap()
         .expect("project");
-    conn.query_drop(
-        "CREATE TABLE fire_log (id INT AUTO_INCREMENT PRIMARY KEY, code BIGINT, fire_ms BIGINT, who VARCHAR(200))",
-    )
-    .await
-    .unwrap();
-    conn.query_drop(
-        "CREATE TRIGGER log_fire AFTER INSERT ON t_ds_command FOR EACH ROW INSERT INTO fire_log (code, fire_ms, who) VALUES (NEW.process_definition_code, CAST(UNIX_TIMESTAMP(NEW.schedule_time) AS SIGNED) * 1000, USER())",
-    )
-    .await
-    .unwrap();
+    install_fire_log(&mut conn, false).await;
 
     let java = JavaMaster::start(&c, VERSION).await.expect("Java master");
     // Our member connects as root, so fire_log tells the two sides apart.
-    let store = Store::connect(&ConnectOptions {
-        dialect: dsmaster::store::Dialect::Mysql,
-        url: c
-            .db
-            .mariadb()
-            .expect("MariaDB cluster")
-            .root_url(&c.database),
-        max_connections: 8,
-        min_idle: 1,
-        server_timezone: None,
-    })
-    .await
-    .expect("store");
+    let store = member_store(&c).await;
 
     let start = (now_ms() / 1000 + 6) * 1000;
     let end = start + 40_000;
@@ -214,17 +267,16 @@ async fn mixed_cluster_fires_each_time_exactly_once() {
     // A straggler (double fire) would arrive within a second or two.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rows: Vec<(i64, i64, String)> = conn
-        .query("SELECT code, fire_ms, who FROM fire_log ORDER BY fire_ms, id")
+        .all(
+            "SELECT code, fire_ms, who FROM fire_log ORDER BY fire_ms, id",
+            params![],
+        )
         .await
         .unwrap();
     let got: Vec<i64> = rows.iter().map(|r| r.1).collect();
     let mut by_side: BTreeMap<String, usize> = BTreeMap::new();
     for r in &rows {
-        let side = if r.2.starts_with("root@") {
-            "dsmaster"
-        } else {
-            "java"
-        };
+        let side = if ours(&r.2) { "dsmaster" } else { "java" };
         *by_side.entry(side.to_string()).or_default() += 1;
     }
     eprintln!("fires by side: {by_side:?} ({} fires)", rows.len());
@@ -263,7 +315,7 @@ async fn mixed_cluster_fires_each_time_exactly_once() {
         }
         if tokio::time::Instant::now() >= deadline {
             let states: Vec<(String, i64, i64)> = conn
-                .query("SELECT INSTANCE_NAME, LAST_CHECKIN_TIME, CHECKIN_INTERVAL FROM QRTZ_SCHEDULER_STATE")
+                .all("SELECT INSTANCE_NAME, LAST_CHECKIN_TIME, CHECKIN_INTERVAL FROM QRTZ_SCHEDULER_STATE", params![])
                 .await
                 .unwrap();
             panic!(
@@ -301,9 +353,12 @@ async fn api_server_schedule_fires_on_our_master() {
         return;
     }
     init_test_logging();
-    let mut c = LocalCluster::start_with_java_peers(SchemaVersion::V2_0_5)
-        .await
-        .expect("cluster");
+    let mut c = LocalCluster::start_with_java_peers_on(
+        SchemaVersion::V2_0_5,
+        test_db_dialect().expect("DSMASTER_TEST_DB"),
+    )
+    .await
+    .expect("cluster");
     let wf = c
         .import(Path::new("fixtures/workflows/chain-1.json"))
         .await
@@ -355,11 +410,11 @@ async fn api_server_schedule_fires_on_our_master() {
         .await
         .expect("create schedule");
     assert_eq!(created["code"].as_i64(), Some(0), "create: {created}");
-    let mut conn = c.conn().await.unwrap();
+    let mut conn = c.db_conn().await.unwrap();
     let schedule_id: i64 = conn
-        .exec_first(
+        .first(
             "SELECT id FROM t_ds_schedules WHERE process_definition_code = ?",
-            (wf.definition_code,),
+            params![wf.definition_code],
         )
         .await
         .unwrap()
@@ -379,7 +434,10 @@ async fn api_server_schedule_fires_on_our_master() {
         api.log_tail()
     );
     let (qstart, qnext): (i64, i64) = conn
-        .query_first("SELECT START_TIME, NEXT_FIRE_TIME FROM QRTZ_TRIGGERS")
+        .first(
+            "SELECT START_TIME, NEXT_FIRE_TIME FROM QRTZ_TRIGGERS",
+            params![],
+        )
         .await
         .unwrap()
         .expect("the API server wrote the trigger");
@@ -391,13 +449,25 @@ async fn api_server_schedule_fires_on_our_master() {
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     let rows = loop {
+        // schedule_time is the writer's wall clock in this host's zone (module doc).
         let rows: Vec<(i64, Option<i64>, i64)> = conn
-            .exec(
-                "SELECT state, CAST(UNIX_TIMESTAMP(schedule_time) AS SIGNED) * 1000, command_type FROM t_ds_process_instance WHERE process_definition_code = ? ORDER BY schedule_time",
-                (wf.definition_code,),
+            .all::<(i64, Option<chrono::NaiveDateTime>, i64)>(
+                "SELECT state, schedule_time, command_type FROM t_ds_process_instance WHERE process_definition_code = ? ORDER BY schedule_time",
+                params![wf.definition_code],
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_iter()
+            .map(|(state, at, ty)| {
+                let ms = at.and_then(|t| {
+                    chrono::Local
+                        .from_local_datetime(&t)
+                        .single()
+                        .map(|t| t.timestamp_millis())
+                });
+                (state, ms, ty)
+            })
+            .collect();
         if rows.len() >= 3 && rows.iter().all(|r| r.0 == 7) {
             break rows;
         }
@@ -436,48 +506,30 @@ async fn java_member_killed_ours_takes_over() {
         return;
     }
     init_test_logging();
-    let c = LocalCluster::start_with_java_peers(SchemaVersion::V2_0_5)
-        .await
-        .expect("cluster");
+    let c = LocalCluster::start_with_java_peers_on(
+        SchemaVersion::V2_0_5,
+        test_db_dialect().expect("DSMASTER_TEST_DB"),
+    )
+    .await
+    .expect("cluster");
     let wf = c
         .import(Path::new("fixtures/workflows/chain-1.json"))
         .await
         .expect("import")
         .remove(0);
-    let mut conn = c.conn().await.unwrap();
+    let mut conn = c.db_conn().await.unwrap();
     let project_id: i64 = conn
-        .exec_first(
+        .first(
             "SELECT id FROM t_ds_project WHERE code = ?",
-            (wf.project_code,),
+            params![wf.project_code],
         )
         .await
         .unwrap()
         .expect("project");
-    conn.query_drop(
-        "CREATE TABLE fire_log (id INT AUTO_INCREMENT PRIMARY KEY, fire_ms BIGINT, who VARCHAR(200), at_ms BIGINT)",
-    )
-    .await
-    .unwrap();
-    conn.query_drop(
-        "CREATE TRIGGER log_fire AFTER INSERT ON t_ds_command FOR EACH ROW INSERT INTO fire_log (fire_ms, who, at_ms) VALUES (CAST(UNIX_TIMESTAMP(NEW.schedule_time) AS SIGNED) * 1000, USER(), CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED))",
-    )
-    .await
-    .unwrap();
+    install_fire_log(&mut conn, true).await;
     let java = JavaMaster::start(&c, VERSION).await.expect("Java master");
     let pid = java.pid().expect("Java pid");
-    let store = Store::connect(&ConnectOptions {
-        dialect: dsmaster::store::Dialect::Mysql,
-        url: c
-            .db
-            .mariadb()
-            .expect("MariaDB cluster")
-            .root_url(&c.database),
-        max_connections: 8,
-        min_idle: 1,
-        server_timezone: None,
-    })
-    .await
-    .expect("store");
+    let store = member_store(&c).await;
     let start = (now_ms() / 1000 + 6) * 1000;
     let end = start + 65_000;
     let mut expected: Vec<i64> = Vec::new();
@@ -490,7 +542,8 @@ async fn java_member_killed_ours_takes_over() {
 
     // Once the Java master has fired (its idle wait can be up to 30 s), kill it half a
     // second after a fire time.
-    let java_fires = "SELECT COUNT(*) FROM fire_log WHERE who NOT LIKE 'root@%'";
+    let java_fires =
+        "SELECT COUNT(*) FROM fire_log WHERE who NOT LIKE 'root@%' AND who <> 'postgres'";
     let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
     while count(&mut conn, java_fires).await < 2 {
         assert!(
@@ -520,7 +573,10 @@ async fn java_member_killed_ours_takes_over() {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rows: Vec<(i64, String, i64)> = conn
-        .query("SELECT fire_ms, who, at_ms FROM fire_log ORDER BY fire_ms, id")
+        .all(
+            "SELECT fire_ms, who, at_ms FROM fire_log ORDER BY fire_ms, id",
+            params![],
+        )
         .await
         .unwrap();
     let got: Vec<i64> = rows.iter().map(|r| r.0).collect();
@@ -539,7 +595,7 @@ async fn java_member_killed_ours_takes_over() {
     assert!(got.iter().all(|t| expected.contains(t)));
     let late_java = rows
         .iter()
-        .filter(|r| !r.1.starts_with("root@") && r.2 > killed_at + 1_000)
+        .filter(|r| !ours(&r.1) && r.2 > killed_at + 1_000)
         .count();
     assert_eq!(late_java, 0, "nothing fired by the dead Java member");
     eprintln!(
@@ -547,7 +603,7 @@ async fn java_member_killed_ours_takes_over() {
         rows.len()
     );
     let members: Vec<String> = conn
-        .query("SELECT INSTANCE_NAME FROM QRTZ_SCHEDULER_STATE")
+        .all("SELECT INSTANCE_NAME FROM QRTZ_SCHEDULER_STATE", params![])
         .await
         .unwrap();
     assert_eq!(

@@ -275,6 +275,7 @@ async fn member_leaves_the_rows_a_java_master_leaves() {
         max_connections: 8,
         min_idle: 1,
         server_timezone: None,
+        jvm_offset_seconds: None,
     })
     .await
     .expect("store");
@@ -502,6 +503,7 @@ async fn recovers_failed_members_claims() {
         max_connections: 4,
         min_idle: 1,
         server_timezone: None,
+        jvm_offset_seconds: None,
     })
     .await
     .expect("store");

@@ -94,6 +94,7 @@ async fn store_for(db: &TestDb, name: &str) -> Store {
         max_connections: 4,
         min_idle: 0,
         server_timezone: None,
+        jvm_offset_seconds: None,
     })
     .await
     .expect("connect")

@@ -23,6 +23,7 @@ async fn clock_follows_server_timezone() {
             max_connections: 2,
             min_idle: 0,
             server_timezone: zone.map(str::to_string),
+            jvm_offset_seconds: None,
         })
         .await
         .expect("store");

@@ -427,6 +427,7 @@ impl Settings {
             crate::config::WireDialect::C => Dialect::C,
         });
         let ds = &o.datasource;
+        let quartz = crate::schedule::Options::load(&o.conf_dir)?;
         let registry = registry::Options {
             servers: o.registry.servers.clone(),
             namespace: o.registry.namespace.clone(),
@@ -452,6 +453,12 @@ impl Settings {
                 max_connections: ds.max_pool_size.max(1) as usize,
                 min_idle: ds.min_idle as usize,
                 server_timezone: ds.server_timezone.clone(),
+                jvm_offset_seconds: Some(
+                    quartz
+                        .jvm_zone
+                        .offset_at_utc(chrono::Utc::now().timestamp_millis())
+                        / 1000,
+                ),
             },
             datasource_label: format!(
                 "{} {}:{}/{}",
@@ -468,7 +475,7 @@ impl Settings {
             fetch_command_num: o.master.fetch_command_num as usize,
             link: LinkOptions::default(),
             failover_interval: o.master.failover_interval,
-            quartz: crate::schedule::Options::load(&o.conf_dir)?,
+            quartz,
         })
     }
 }

@@ -10,7 +10,8 @@
 //! Connector/J does for the Java master), so [`Clock`] converts instants using the offset
 //! the server reports at connect time. On PostgreSQL the `timestamp` columns hold the wall
 //! clock of the writer's own zone (pgjdbc renders a `java.util.Date` in the JVM's default
-//! zone), so there the clock uses this process's local offset.
+//! zone), so there the clock uses the offset of the Java master's JVM zone
+//! (`dsmaster.jvm.timezone`, else this host's zone).
 //!
 //! Both servers are reached through [`db`]: statements are written once where the dialects
 //! agree, and once per [`db::Dialect`] beside each other where they do not.
@@ -134,6 +135,9 @@ pub struct ConnectOptions {
     /// The JDBC URL's `serverTimezone`: Connector/J renders DATETIME values in that zone, so
     /// our clock must too. `None` = the server session's own zone.
     pub server_timezone: Option<String>,
+    /// PostgreSQL only: the UTC offset of the Java master's JVM zone (`dsmaster.jvm.timezone`,
+    /// else the host's), in which pgjdbc renders timestamps. `None` = this process's zone.
+    pub jvm_offset_seconds: Option<i64>,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -165,7 +169,9 @@ impl Store {
             .ctx(|| "connecting to the database".into())?;
         let offset = match options.dialect {
             Dialect::Mysql => mysql_offset(&mut conn, options.server_timezone.as_deref()).await?,
-            Dialect::Postgres => i64::from(chrono::Local::now().offset().local_minus_utc()),
+            Dialect::Postgres => options
+                .jvm_offset_seconds
+                .unwrap_or_else(|| i64::from(chrono::Local::now().offset().local_minus_utc())),
         };
         drop(conn);
         let clock = Clock::from_offset_seconds(offset);

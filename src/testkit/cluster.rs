@@ -143,13 +143,7 @@ impl LocalCluster {
     /// or `postgresql`): the suites that call this run on both servers, the second time from
     /// `scripts/test.sh` with `DSMASTER_TEST_DB=postgresql`.
     pub async fn start_on_test_db(schema: SchemaVersion) -> Result<LocalCluster, Error> {
-        match std::env::var("DSMASTER_TEST_DB").as_deref() {
-            Ok("postgresql") | Ok("postgres") => Self::start_postgres(schema).await,
-            Ok("mysql") | Ok("") | Err(_) => Self::start(schema).await,
-            Ok(other) => Err(Error::Invalid(format!(
-                "DSMASTER_TEST_DB={other:?}: expected mysql or postgresql"
-            ))),
-        }
+        Self::start_at(schema, None, test_db_dialect()?).await
     }
 
     /// As [`LocalCluster::start`], on PostgreSQL with upstream's PostgreSQL DDL.
@@ -406,6 +400,17 @@ impl LocalCluster {
         }
         self.zookeeper.stop().await;
         self.db.stop().await;
+    }
+}
+
+/// The server `DSMASTER_TEST_DB` names: `mysql` (the default) or `postgresql`.
+pub fn test_db_dialect() -> Result<Dialect, Error> {
+    match std::env::var("DSMASTER_TEST_DB").as_deref() {
+        Ok("postgresql") | Ok("postgres") => Ok(Dialect::Postgres),
+        Ok("mysql") | Ok("") | Err(_) => Ok(Dialect::Mysql),
+        Ok(other) => Err(Error::Invalid(format!(
+            "DSMASTER_TEST_DB={other:?}: expected mysql or postgresql"
+        ))),
     }
 }
 

@@ -26,7 +26,7 @@ use super::cluster::LocalCluster;
 use super::java::{self, JavaApiServer, JavaMaster, JavaWorker, ADMIN_PASSWORD, ADMIN_USER};
 use super::{Error, SchemaVersion};
 use crate::model::{CommandType, ExecutionStatus, Flag, Priority};
-use mysql_async::prelude::*;
+use crate::params;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
@@ -124,7 +124,11 @@ impl Side {
     /// i.e. "the user's tenant", as exported definitions of a tenant-less install do).
     pub async fn start(kind: MasterKind, version: &str) -> Result<Side, Error> {
         let started = Instant::now();
-        let mut cluster = LocalCluster::start_with_java_peers(SchemaVersion::V2_0_5).await?;
+        let mut cluster = LocalCluster::start_with_java_peers_on(
+            SchemaVersion::V2_0_5,
+            super::cluster::test_db_dialect()?,
+        )
+        .await?;
         // Same load limits as the Java master of `JavaMaster::start` (the generated conf dir
         // says -1, i.e. 2 × cores, which five JVMs starting on a 2-core box exceed at once:
         // both masters would then report ABNORMAL and pause command intake).
@@ -763,13 +767,13 @@ impl Side {
     /// `t_ds_relation_process_instance` rows of parent instance `parent`, in id order:
     /// `(parent task name, child instance id)`.
     pub async fn sub_relations(&self, parent: i64) -> Result<Vec<(String, i64)>, Error> {
-        let mut conn = self.cluster.conn().await?;
+        let mut conn = self.cluster.db_conn().await?;
         let rows: Vec<(Option<String>, i64)> = conn
-            .exec(
+            .all(
                 "SELECT t.name, r.process_instance_id FROM t_ds_relation_process_instance r \
                  LEFT JOIN t_ds_task_instance t ON t.id = r.parent_task_instance_id \
                  WHERE r.parent_process_instance_id = ? ORDER BY r.id",
-                (parent,),
+                params![parent],
             )
             .await
             .map_err(sql_err("relations"))?;
@@ -781,7 +785,7 @@ impl Side {
 
     /// The normalised final rows of one instance, read from the database.
     pub async fn snapshot(&self, instance: i64) -> Result<Snapshot, Error> {
-        let mut conn = self.cluster.conn().await?;
+        let mut conn = self.cluster.db_conn().await?;
         Snapshot::read(&mut conn, self.kind.label(), instance).await
     }
 }
@@ -1048,72 +1052,72 @@ type TaskRaw3 = (
     Option<String>, // app_link
 );
 
-fn sql_err(what: &str) -> impl Fn(mysql_async::Error) -> Error + '_ {
+fn sql_err(what: &str) -> impl Fn(crate::store::db::DbError) -> Error + '_ {
     move |e| Error::Fixture(format!("snapshot {what}: {e}"))
 }
 
 impl Snapshot {
     /// Reads and normalises instance `id` and its task rows.
     pub async fn read(
-        conn: &mut mysql_async::Conn,
+        conn: &mut crate::store::db::Conn,
         label: &str,
         id: i64,
     ) -> Result<Snapshot, Error> {
         let a: InstanceRaw = conn
-            .exec_first(
+            .first(
                 "SELECT name, process_definition_version, state, recovery, run_times, command_type, \
                  command_param, task_depend_type, max_try_times, failure_strategy, warning_type, \
                  warning_group_id FROM t_ds_process_instance WHERE id = ?",
-                (id,),
+                params![id],
             )
             .await
             .map_err(sql_err("process instance"))?
             .ok_or_else(|| Error::Fixture(format!("[{label}] process instance {id} not found")))?;
         let b: InstanceRaw2 = conn
-            .exec_first(
+            .first(
                 "SELECT global_params, flag, is_sub_process, executor_id, history_cmd, \
                  process_instance_priority, worker_group, environment_code, timeout, tenant_id, \
                  var_pool, dry_run FROM t_ds_process_instance WHERE id = ?",
-                (id,),
+                params![id],
             )
             .await
             .map_err(sql_err("process instance"))?
             .ok_or_else(|| Error::Fixture(format!("[{label}] process instance {id} vanished")))?;
         let t: InstanceTimes = conn
-            .exec_first(
-                "SELECT CAST(start_time AS CHAR), CAST(end_time AS CHAR), CAST(schedule_time AS CHAR), \
-                 CAST(command_start_time AS CHAR), CAST(restart_time AS CHAR), host, \
+            .first(
+                "SELECT start_time, end_time, schedule_time, \
+                 command_start_time, restart_time, host, \
                  next_process_instance_id FROM t_ds_process_instance WHERE id = ?",
-                (id,),
+                params![id],
             )
             .await
             .map_err(sql_err("process instance"))?
             .ok_or_else(|| Error::Fixture(format!("[{label}] process instance {id} vanished")))?;
 
         let rows: Vec<TaskRaw> = conn
-            .exec(
-                "SELECT id, name, task_type, task_definition_version, state, CAST(submit_time AS CHAR), \
-                 CAST(start_time AS CHAR), CAST(end_time AS CHAR), host, execute_path, log_path, alert_flag \
+            .all(
+                "SELECT id, name, task_type, task_definition_version, state, submit_time, \
+                 start_time, end_time, host, execute_path, log_path, alert_flag \
                  FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
-                (id,),
+                params![id],
             )
             .await
             .map_err(sql_err("task instances"))?;
         let rows2: Vec<TaskRaw2> = conn
-            .exec(
+            .all(
                 "SELECT retry_times, task_params, flag, retry_interval, max_retry_times, \
                  task_instance_priority, worker_group, environment_code, environment_config, \
-                 executor_id, CAST(first_submit_time AS CHAR), delay_time \
+                 executor_id, first_submit_time, delay_time \
                  FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
-                (id,),
+                params![id],
             )
             .await
             .map_err(sql_err("task instances"))?;
         let rows3: Vec<TaskRaw3> = conn
-            .exec(
+            .all(
                 "SELECT var_pool, dry_run, pid, app_link FROM t_ds_task_instance \
                  WHERE process_instance_id = ? ORDER BY id",
-                (id,),
+                params![id],
             )
             .await
             .map_err(sql_err("task instances"))?;
@@ -1149,7 +1153,7 @@ impl Snapshot {
             ("SELECT code, name FROM t_ds_task_definition_log", "task"),
         ] {
             let named: Vec<(i64, Option<String>)> =
-                conn.query(sql).await.map_err(sql_err("codes"))?;
+                conn.all(&sql, params![]).await.map_err(sql_err("codes"))?;
             for (code, name) in named {
                 let name = base_name(name.as_deref().unwrap_or(""));
                 codes.insert(code, format!("<{kind}:{name}>"));
