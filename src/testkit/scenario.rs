@@ -1153,7 +1153,7 @@ impl Snapshot {
             ("SELECT code, name FROM t_ds_task_definition_log", "task"),
         ] {
             let named: Vec<(i64, Option<String>)> =
-                conn.all(&sql, params![]).await.map_err(sql_err("codes"))?;
+                conn.all(sql, params![]).await.map_err(sql_err("codes"))?;
             for (code, name) in named {
                 let name = base_name(name.as_deref().unwrap_or(""));
                 codes.insert(code, format!("<{kind}:{name}>"));
