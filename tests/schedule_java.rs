@@ -196,7 +196,7 @@ async fn member_store(c: &LocalCluster) -> Store {
 }
 
 async fn count(conn: &mut Conn, sql: &str) -> i64 {
-    conn.first(&sql, params![]).await.unwrap().unwrap_or(0)
+    conn.first(sql, params![]).await.unwrap().unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
