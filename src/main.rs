@@ -135,7 +135,16 @@ enum BenchCmd {
         /// Run the tasks on upstream's Java worker instead of stand-ins that answer at once.
         #[arg(long)]
         java_worker: bool,
+        /// The database server of the benchmark cluster: mysql (MariaDB) or postgresql.
+        #[arg(long, default_value = "mysql")]
+        database: BenchDatabase,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum BenchDatabase {
+    Mysql,
+    Postgresql,
 }
 
 fn init_logging(format: LogFormat) {
@@ -270,6 +279,7 @@ async fn main() -> anyhow::Result<()> {
             workers,
             compare_java,
             java_worker,
+            database,
         }) => {
             use dsmaster::bench::chain;
             let mut options = chain::Options {
@@ -279,6 +289,10 @@ async fn main() -> anyhow::Result<()> {
                 master_binary: std::env::current_exe().context("locating this executable")?,
                 master: chain::MasterKind::Dsmaster,
                 java_worker,
+                database: match database {
+                    BenchDatabase::Mysql => dsmaster::store::Dialect::Mysql,
+                    BenchDatabase::Postgresql => dsmaster::store::Dialect::Postgres,
+                },
             };
             let ours = chain::run(&options).await.map_err(|e| anyhow::anyhow!(e))?;
             if compare_java {

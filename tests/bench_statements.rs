@@ -11,10 +11,14 @@
 //! polling every second, worker groups every ten seconds) is measured over a window of the
 //! same length with no workflow and subtracted too. What remains is the workflow's cost.
 //!
+//! The same on PostgreSQL (`statements_per_task_on_postgresql`): the server's own
+//! `pg_stat_statements`, filtered to the master's database user (the benchmark polls as the
+//! superuser), with the idle window subtracted the same way.
+//!
 //! Printed, never asserted: the figures are recorded in BENCHMARKS.md.
 
 use dsmaster::testkit::cluster::{init_test_logging, LocalCluster};
-use dsmaster::testkit::fixtures::ImportedWorkflow;
+use dsmaster::testkit::fixtures::{self, ImportedWorkflow};
 use dsmaster::testkit::worker::Behaviour;
 use dsmaster::testkit::SchemaVersion;
 use mysql_async::prelude::*;
@@ -203,6 +207,145 @@ async fn statements_per_task() {
         (reads(net10) - reads(net1)) as f64 / extra,
         (writes(net10) - writes(net1)) as f64 / extra
     );
+    drop(mon);
+    cluster.stop().await;
+}
+
+/// Calls and rows of the master's user by statement kind (first keyword), from
+/// `pg_stat_statements`.
+async fn pg_counters(mon: &mut dsmaster::store::db::Conn) -> Counters {
+    let rows: Vec<(String, i64, i64)> = mon
+        .all(
+            "SELECT upper(split_part(ltrim(query), ' ', 1)), CAST(sum(calls) AS BIGINT), CAST(sum(rows) AS BIGINT) \
+             FROM pg_stat_statements WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = 'ds_user') \
+             AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) GROUP BY 1",
+            dsmaster::params![],
+        )
+        .await
+        .expect("pg_stat_statements");
+    let mut c = Counters::new();
+    for (kind, calls, rows) in rows {
+        *c.entry(format!("{kind} calls")).or_default() += calls;
+        *c.entry(format!("{kind} rows")).or_default() += rows;
+        *c.entry("all statements".into()).or_default() += calls;
+    }
+    c
+}
+
+fn minus_all(a: &Counters, b: &Counters) -> Counters {
+    a.keys()
+        .chain(b.keys())
+        .map(|k| {
+            (
+                k.clone(),
+                a.get(k).copied().unwrap_or(0) - b.get(k).copied().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+async fn run_workflow_pg(mon: &mut dsmaster::store::db::Conn, wf: &ImportedWorkflow) {
+    fixtures::insert_start_command(mon, wf)
+        .await
+        .expect("command");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let state: Option<Option<i32>> = mon
+            .first(
+                "SELECT state FROM t_ds_process_instance WHERE process_definition_code = ? ORDER BY id DESC LIMIT 1",
+                dsmaster::params![wf.definition_code],
+            )
+            .await
+            .expect("poll");
+        if state.flatten() == Some(7) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{} did not succeed", wf.name);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(SETTLE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+async fn statements_per_task_on_postgresql() {
+    use dsmaster::store::db::{Dialect, Pool, PoolOptions};
+    use dsmaster::testkit::cluster::ClusterDb;
+    init_test_logging();
+    let mut cluster = LocalCluster::start_postgres(SchemaVersion::V2_0_5)
+        .await
+        .expect("cluster");
+    let ClusterDb::Postgres(pg) = &cluster.db else {
+        unreachable!("a PostgreSQL cluster")
+    };
+    let mut mon = Pool::new(
+        Dialect::Postgres,
+        &PoolOptions {
+            url: pg.superuser_url(&cluster.database),
+            max_connections: 1,
+            min_idle: 0,
+        },
+    )
+    .expect("pool")
+    .conn()
+    .await
+    .expect("monitor connection");
+    mon.exec(
+        "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+        dsmaster::params![],
+    )
+    .await
+    .expect("pg_stat_statements (shared_preload_libraries)");
+    cluster.start_master().await.expect("master");
+    cluster
+        .start_worker(Behaviour::Succeed)
+        .await
+        .expect("worker");
+    let one = cluster
+        .import(Path::new("fixtures/workflows/chain-1.json"))
+        .await
+        .expect("import")
+        .remove(0);
+    let ten = cluster
+        .import(Path::new("fixtures/workflows/chain-10.json"))
+        .await
+        .expect("import")
+        .remove(0);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    run_workflow_pg(&mut mon, &one).await;
+
+    let mut results = Vec::new();
+    for wf in [&one, &ten] {
+        let c0 = pg_counters(&mut mon).await;
+        let started = Instant::now();
+        run_workflow_pg(&mut mon, wf).await;
+        let took = started.elapsed();
+        let run = minus_all(&pg_counters(&mut mon).await, &c0);
+        let c0 = pg_counters(&mut mon).await;
+        tokio::time::sleep(took).await;
+        let idle = minus_all(&pg_counters(&mut mon).await, &c0);
+        let net = minus_all(&run, &idle);
+        results.push((wf.name.clone(), wf.task_codes.len(), took, net));
+    }
+    println!("\nDatabase statements of our master per workflow on PostgreSQL (pg_stat_statements of the master's user, idle background subtracted)\n");
+    let keys: std::collections::BTreeSet<String> =
+        results.iter().flat_map(|r| r.3.keys().cloned()).collect();
+    print!("| counter |");
+    for (name, tasks, took, _) in &results {
+        print!(" {name} ({tasks} task(s), {:.1} s) |", took.as_secs_f64());
+    }
+    println!(" per extra task |");
+    println!("|---|---:|---:|---:|");
+    let extra = (results[1].1 - results[0].1) as f64;
+    for k in keys {
+        let a = per(&results[0].3, &k);
+        let b = per(&results[1].3, &k);
+        // The DDL load ran as the same user: kinds the workflows never used stay out.
+        if (a, b) == (0, 0) || k.starts_with("/*") {
+            continue;
+        }
+        println!("| {k} | {a} | {b} | {:.1} |", (b - a) as f64 / extra);
+    }
     drop(mon);
     cluster.stop().await;
 }

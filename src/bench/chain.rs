@@ -31,6 +31,8 @@ pub struct Options {
     /// Upstream's Java worker (compat/upstream) instead of the stand-ins: real task runs;
     /// hop latency cannot be timestamped inside it, so only whole-run figures are reported.
     pub java_worker: bool,
+    /// The cluster's database server.
+    pub database: crate::store::Dialect,
 }
 
 /// The master under test.
@@ -137,10 +139,12 @@ fn process_figures(pid: u32) -> (f64, f64, f64) {
 pub async fn run(options: &Options) -> Result<Report, String> {
     // Upstream's Java servers run in namespaces of the test network (testkit::netns).
     let java_peers = options.java_worker || matches!(options.master, MasterKind::Java);
-    let cluster = if java_peers {
-        LocalCluster::start_with_java_peers(SchemaVersion::V2_0_5).await
-    } else {
-        LocalCluster::start(SchemaVersion::V2_0_5).await
+    let cluster = match (java_peers, options.database) {
+        (true, db) => LocalCluster::start_with_java_peers_on(SchemaVersion::V2_0_5, db).await,
+        (false, crate::store::Dialect::Mysql) => LocalCluster::start(SchemaVersion::V2_0_5).await,
+        (false, crate::store::Dialect::Postgres) => {
+            LocalCluster::start_postgres(SchemaVersion::V2_0_5).await
+        }
     };
     let cluster = cluster.map_err(|e| format!("cluster: {e}"))?;
     let result = drive(&cluster, options).await;
@@ -339,8 +343,10 @@ pub fn print_comparison(options: &Options, ours: &Report, java: &Report) {
         format!("{} stand-in worker(s)", options.workers)
     };
     println!(
-        "chain benchmark: {} workflow(s) x {} task(s), {workers}; Java master = upstream MasterServer (2.0.3 server jar on 2.0.5 libraries)",
-        options.workflows, options.tasks
+        "chain benchmark on {}: {} workflow(s) x {} task(s), {workers}; Java master = upstream MasterServer (2.0.3 server jar on 2.0.5 libraries)",
+        options.database.name(),
+        options.workflows,
+        options.tasks
     );
     println!("| figure | dsmaster | Java master | ratio |");
     println!("|---|---|---|---|");
@@ -397,8 +403,11 @@ pub fn print_comparison(options: &Options, ours: &Report, java: &Report) {
 impl Report {
     pub fn print(&self, options: &Options) {
         println!(
-            "chain benchmark: {} workflow(s) x {} task(s), {} stand-in worker(s)",
-            options.workflows, options.tasks, options.workers
+            "chain benchmark on {}: {} workflow(s) x {} task(s), {} stand-in worker(s)",
+            options.database.name(),
+            options.workflows,
+            options.tasks,
+            options.workers
         );
         println!("| figure | dsmaster |");
         println!("|---|---|");

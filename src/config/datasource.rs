@@ -621,6 +621,17 @@ pub(crate) fn load(
         reason,
     })?;
 
+    if parsed.scheme == JdbcScheme::Postgresql && pg_wants_tls(&parsed) {
+        return Err(Error::BadValue {
+            origin: url.origin.clone(),
+            key: url.key.clone(),
+            value: redact_url(&url.value),
+            reason:
+                "TLS to PostgreSQL is not supported by dsmaster; use sslmode=disable (or prefer)"
+                    .into(),
+        });
+    }
+
     Ok(DataSourceOptions {
         url: url.value.trim().to_string(),
         scheme: parsed.scheme,
@@ -668,6 +679,20 @@ fn docker_url(env: &BTreeMap<String, String>, db_type: &str) -> Option<Sourced> 
         key: "DATABASE_HOST/PORT/DATABASE/PARAMS".to_string(),
         value: format!("jdbc:{db_type}://{host}:{port}/{database}?{params}"),
     })
+}
+
+/// pgjdbc's TLS parameters: `ssl=true`, or an `sslmode` that insists on TLS.
+fn pg_wants_tls(url: &JdbcUrl) -> bool {
+    let ssl = url
+        .param("ssl")
+        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | ""));
+    let mode = url.param("sslmode").is_some_and(|m| {
+        !matches!(
+            m.trim().to_ascii_lowercase().as_str(),
+            "disable" | "allow" | "prefer" | ""
+        )
+    });
+    ssl || mode
 }
 
 fn ssl_wish(url: &JdbcUrl) -> Result<Option<bool>, String> {
@@ -1138,6 +1163,12 @@ mod tests {
         );
         let ds = load(dir.path(), &env(&[("DATABASE_TYPE", "postgresql")])).expect("loads");
         assert_eq!((ds.scheme, ds.port), (JdbcScheme::Postgresql, 5432));
+        let tls = env(&[(
+            "SPRING_DATASOURCE_URL",
+            "jdbc:postgresql://db/ds?sslmode=verify-full",
+        )]);
+        let err = load(dir.path(), &tls).unwrap_err().to_string();
+        assert!(err.contains("TLS to PostgreSQL is not supported"), "{err}");
         assert_eq!(
             ds.connect_url(),
             "postgresql://root:root@127.0.0.1:5432/dolphinscheduler?options=-c%20search_path%3Dds"

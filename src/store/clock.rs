@@ -3,18 +3,31 @@
 //! Connector/J renders every `java.util.Date` in the server session's zone, so rows written by
 //! Java masters and by the API server hold local wall-clock values of that zone. We read the
 //! session's offset from UTC once at connect time and convert instants with it, truncating to
-//! whole seconds as the columns have no fractional part.
+//! whole seconds as the columns have no fractional part. PostgreSQL's `timestamp` columns keep
+//! fractions, and pgjdbc sends a `Date`'s milliseconds, so there the clock keeps milliseconds.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Timelike, Utc};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     offset_seconds: i64,
+    keep_millis: bool,
 }
 
 impl Clock {
     pub fn from_offset_seconds(offset_seconds: i64) -> Clock {
-        Clock { offset_seconds }
+        Clock {
+            offset_seconds,
+            keep_millis: false,
+        }
+    }
+
+    /// The same clock writing milliseconds (PostgreSQL, as pgjdbc writes them).
+    pub fn with_millis(self) -> Clock {
+        Clock {
+            keep_millis: true,
+            ..self
+        }
     }
 
     /// The current time as the database stores it.
@@ -24,7 +37,12 @@ impl Clock {
 
     pub fn to_db(&self, t: DateTime<Utc>) -> NaiveDateTime {
         let local = t.naive_utc() + Duration::seconds(self.offset_seconds);
-        local.with_nanosecond(0).unwrap_or(local)
+        let nanos = if self.keep_millis {
+            local.nanosecond() / 1_000_000 * 1_000_000
+        } else {
+            0
+        };
+        local.with_nanosecond(nanos).unwrap_or(local)
     }
 
     /// The wall-clock time in the session zone, keeping milliseconds (instance names).
@@ -83,5 +101,14 @@ mod tests {
         let db = c.to_db(t);
         assert_eq!(db.to_string(), "2023-11-15 06:13:20");
         assert_eq!(c.from_db(db), t);
+    }
+
+    #[test]
+    fn postgres_clock_keeps_milliseconds_only() {
+        let t = Utc.timestamp_nanos(1_700_000_000_123_456_789);
+        let whole = Clock::from_offset_seconds(0).to_db(t);
+        assert_eq!(whole.to_string(), "2023-11-14 22:13:20");
+        let millis = Clock::from_offset_seconds(0).with_millis().to_db(t);
+        assert_eq!(millis.to_string(), "2023-11-14 22:13:20.123");
     }
 }

@@ -174,7 +174,10 @@ impl Store {
                 .unwrap_or_else(|| i64::from(chrono::Local::now().offset().local_minus_utc())),
         };
         drop(conn);
-        let clock = Clock::from_offset_seconds(offset);
+        let clock = match options.dialect {
+            Dialect::Mysql => Clock::from_offset_seconds(offset),
+            Dialect::Postgres => Clock::from_offset_seconds(offset).with_millis(),
+        };
         Ok(Store {
             pool,
             clock,

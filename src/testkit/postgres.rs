@@ -418,6 +418,12 @@ fn spawn_server(
     ] {
         cmd.arg("-c").arg(setting);
     }
+    // Statement counts for the benchmarks (tests/bench_statements.rs), where the contrib
+    // module is installed (Debian's server package carries it).
+    if bin_dir.join("../lib/pg_stat_statements.so").exists() {
+        cmd.arg("-c")
+            .arg("shared_preload_libraries=pg_stat_statements");
+    }
     ServerProcess::spawn(SERVER, cmd, &log, dir)
 }
 
