@@ -5,10 +5,10 @@
 //! instance INSERT and refuse every connection for a while (the database restarting).
 
 use dsmaster::model::ExecutionStatus;
+use dsmaster::params;
 use dsmaster::testkit::cluster::{init_test_logging, LocalCluster};
 use dsmaster::testkit::worker::Behaviour;
 use dsmaster::testkit::SchemaVersion;
-use mysql_async::prelude::*;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -77,7 +77,10 @@ async fn proxy(listener: TcpListener, upstream: u16, faults: Shared) {
                         }
                         let (cut_commit, cut_insert) = {
                             let mut f = faults.lock().unwrap();
-                            let commit = f.drop_after_commit && contains(chunk, b"\x03COMMIT");
+                            // MySQL: COM_QUERY "COMMIT"; PostgreSQL: a simple Query "COMMIT\0".
+                            let commit = f.drop_after_commit
+                                && (contains(chunk, b"\x03COMMIT")
+                                    || contains(chunk, b"COMMIT\x00"));
                             if commit {
                                 f.drop_after_commit = false;
                                 f.commits_cut += 1;
@@ -136,7 +139,7 @@ async fn proxy(listener: TcpListener, upstream: u16, faults: Shared) {
 /// A cluster whose master reaches the database through the proxy (no Quartz member, so
 /// the only explicit COMMITs are intake's).
 async fn cluster_behind_proxy() -> (LocalCluster, Shared) {
-    let mut cluster = LocalCluster::start(SchemaVersion::V2_0_5)
+    let mut cluster = LocalCluster::start_on_test_db(SchemaVersion::V2_0_5)
         .await
         .expect("cluster");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy");
@@ -144,13 +147,22 @@ async fn cluster_behind_proxy() -> (LocalCluster, Shared) {
     let faults = Shared::default();
     tokio::spawn(proxy(listener, cluster.db.port(), faults.clone()));
     let dir = cluster.conf_dir.path().to_path_buf();
-    let yaml = dir.join("application-mysql.yaml");
-    let text = std::fs::read_to_string(&yaml).expect("yaml").replace(
-        &format!("127.0.0.1:{}", cluster.db.port()),
-        &format!("127.0.0.1:{proxy_port}"),
-    );
-    assert!(text.contains(&proxy_port.to_string()), "{text}");
-    std::fs::write(&yaml, text).expect("yaml");
+    for name in [
+        "application-mysql.yaml",
+        "application-postgresql.yaml",
+        "application.yaml",
+    ] {
+        let yaml = dir.join(name);
+        let Ok(text) = std::fs::read_to_string(&yaml) else {
+            continue;
+        };
+        let text = text.replace(
+            &format!("127.0.0.1:{}", cluster.db.port()),
+            &format!("127.0.0.1:{proxy_port}"),
+        );
+        assert!(text.contains(&proxy_port.to_string()), "{text}");
+        std::fs::write(&yaml, text).expect("yaml");
+    }
     let ours = dir.join("dsmaster.properties");
     let mut text = std::fs::read_to_string(&ours).expect("properties");
     text.push_str("dsmaster.schedule.enabled=false\n");
@@ -181,17 +193,17 @@ async fn an_intake_commit_cut_after_it_succeeded_still_runs_the_instance() {
         .expect("the instance ends without a master restart");
     assert_eq!(faults.lock().unwrap().commits_cut, 1, "the fault fired");
     assert_eq!(state, ExecutionStatus::SUCCESS);
-    let mut conn = cluster.conn().await.expect("conn");
+    let mut conn = cluster.db_conn().await.expect("conn");
     let tasks: Vec<(String, i32)> = conn
-        .exec(
+        .all(
             "SELECT name, state FROM t_ds_task_instance WHERE process_instance_id = ? AND flag = 1 ORDER BY id",
-            (id,),
+            params![id],
         )
         .await
         .unwrap();
     assert_eq!(tasks, vec![("A".to_string(), 7), ("B".to_string(), 7)]);
     let commands: Option<i64> = conn
-        .query_first("SELECT COUNT(*) FROM t_ds_command")
+        .first("SELECT COUNT(*) FROM t_ds_command", params![])
         .await
         .unwrap();
     assert_eq!(commands, Some(0));
@@ -217,11 +229,11 @@ async fn a_failed_task_insert_and_a_failed_finish_still_end_the_instance() {
         .expect("the instance ends without a master restart");
     assert_eq!(faults.lock().unwrap().inserts_cut, 1, "the fault fired");
     assert!(state.is_finished());
-    let mut conn = cluster.conn().await.expect("conn");
+    let mut conn = cluster.db_conn().await.expect("conn");
     let open: Option<i64> = conn
-        .exec_first(
+        .first(
             "SELECT COUNT(*) FROM t_ds_task_instance WHERE process_instance_id = ? AND state IN (0, 1)",
-            (id,),
+            params![id],
         )
         .await
         .unwrap();
