@@ -1163,10 +1163,13 @@ mod tests {
         );
         let ds = load(dir.path(), &env(&[("DATABASE_TYPE", "postgresql")])).expect("loads");
         assert_eq!((ds.scheme, ds.port), (JdbcScheme::Postgresql, 5432));
-        let tls = env(&[(
-            "SPRING_DATASOURCE_URL",
-            "jdbc:postgresql://db/ds?sslmode=verify-full",
-        )]);
+        let tls = env(&[
+            ("DATABASE_TYPE", "postgresql"),
+            (
+                "SPRING_DATASOURCE_URL",
+                "jdbc:postgresql://db/ds?sslmode=verify-full",
+            ),
+        ]);
         let err = load(dir.path(), &tls).unwrap_err().to_string();
         assert!(err.contains("TLS to PostgreSQL is not supported"), "{err}");
         assert_eq!(
