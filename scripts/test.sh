@@ -21,11 +21,11 @@ cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --lib --bins --tests 2>&1 | tee target/test-output.txt
 # The control, logic-task, differential conformance (real Java master, API server and
-# worker), Quartz mixed-cluster and lost-connection suites again on PostgreSQL (upstream's docker default); the
+# worker), Quartz mixed-cluster, lost-connection and bad-input suites again on PostgreSQL (upstream's docker default); the
 # store round trip, the slice, restart and schedule suites carry their PostgreSQL tests.
 echo "== cargo test on PostgreSQL (DSMASTER_TEST_DB=postgresql)"
 DSMASTER_TEST_DB=postgresql cargo test --test control --test logic_tasks --test conformance \
-    --test schedule_java --test db_faults 2>&1 \
+    --test schedule_java --test db_faults --test store_bad_input 2>&1 \
     | tee -a target/test-output.txt
 # One summary line for CI readers: the totals over every test binary.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "summary: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.txt

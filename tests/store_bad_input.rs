@@ -10,11 +10,11 @@
 //! command page every second until someone deletes the row by hand. We move such a row aside.
 
 use dsmaster::model::ExecutionStatus;
+use dsmaster::params;
 use dsmaster::testkit::cluster::{init_test_logging, LocalCluster};
 use dsmaster::testkit::fixtures::ImportedWorkflow;
 use dsmaster::testkit::worker::Behaviour;
 use dsmaster::testkit::SchemaVersion;
-use mysql_async::prelude::*;
 use std::path::Path;
 use std::time::Duration;
 
@@ -22,7 +22,9 @@ const WAIT: Duration = Duration::from_secs(60);
 
 async fn cluster(schema: SchemaVersion) -> LocalCluster {
     init_test_logging();
-    let mut cluster = LocalCluster::start(schema).await.expect("cluster");
+    let mut cluster = LocalCluster::start_on_test_db(schema)
+        .await
+        .expect("cluster");
     cluster.start_master().await.expect("master");
     cluster
         .start_worker(Behaviour::RunShell)
@@ -47,32 +49,38 @@ async fn insert_command(
     failure_strategy: i32,
     command_param: &str,
 ) -> i32 {
-    let mut conn = cluster.conn().await.expect("conn");
-    conn.exec_drop(
+    let mut conn = cluster.db_conn().await.expect("conn");
+    let (_, id) = conn.insert(
         "INSERT INTO t_ds_command (command_type, process_definition_code, process_definition_version, \
          process_instance_id, command_param, task_depend_type, failure_strategy, warning_type, \
          warning_group_id, start_time, executor_id, update_time, process_instance_priority, \
          worker_group, environment_code, dry_run) \
          VALUES (?, ?, 1, 0, ?, 2, ?, 0, 0, NOW(), 1, NOW(), 2, 'default', -1, 0)",
-        (command_type, definition_code, command_param, failure_strategy),
+        params![command_type, definition_code, command_param, failure_strategy],
     )
     .await
     .expect("insert command");
-    conn.last_insert_id().expect("id") as i32
+    id.expect("id") as i32
 }
 
 /// Waits for the command to land in `t_ds_error_command`; returns its message.
 async fn error_message(cluster: &LocalCluster, id: i32) -> String {
-    let mut conn = cluster.conn().await.expect("conn");
+    let mut conn = cluster.db_conn().await.expect("conn");
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let row: Option<Option<String>> = conn
-            .exec_first("SELECT message FROM t_ds_error_command WHERE id = ?", (id,))
+            .first(
+                "SELECT message FROM t_ds_error_command WHERE id = ?",
+                params![id],
+            )
             .await
             .expect("read error command");
         if let Some(message) = row {
             let left: Option<i64> = conn
-                .exec_first("SELECT COUNT(*) FROM t_ds_command WHERE id = ?", (id,))
+                .first(
+                    "SELECT COUNT(*) FROM t_ds_command WHERE id = ?",
+                    params![id],
+                )
                 .await
                 .unwrap();
             assert_eq!(left, Some(0), "command {id} left t_ds_command");
@@ -87,10 +95,10 @@ async fn error_message(cluster: &LocalCluster, id: i32) -> String {
 }
 
 async fn instances_of(cluster: &LocalCluster, code: i64) -> i64 {
-    let mut conn = cluster.conn().await.expect("conn");
-    conn.exec_first(
+    let mut conn = cluster.db_conn().await.expect("conn");
+    conn.first(
         "SELECT COUNT(*) FROM t_ds_process_instance WHERE process_definition_code = ?",
-        (code,),
+        params![code],
     )
     .await
     .unwrap()
@@ -146,11 +154,11 @@ async fn bad_commands_go_to_the_error_table_and_the_master_keeps_serving() {
 
     // global_params that are not JSON (both the current and the _log row, as an API
     // edit would leave them).
-    let mut conn = cluster.conn().await.unwrap();
+    let mut conn = cluster.db_conn().await.unwrap();
     for table in ["t_ds_process_definition", "t_ds_process_definition_log"] {
-        conn.exec_drop(
-            format!("UPDATE {table} SET global_params = '[{{\"prop\":' WHERE code = ?"),
-            (wf.definition_code,),
+        conn.exec(
+            &format!("UPDATE {table} SET global_params = '[{{\"prop\":' WHERE code = ?"),
+            params![wf.definition_code],
         )
         .await
         .unwrap();
@@ -161,9 +169,9 @@ async fn bad_commands_go_to_the_error_table_and_the_master_keeps_serving() {
     assert_eq!(instances_of(&cluster, wf.definition_code).await, 1);
 
     for table in ["t_ds_process_definition", "t_ds_process_definition_log"] {
-        conn.exec_drop(
-            format!("UPDATE {table} SET global_params = '[]' WHERE code = ?"),
-            (wf.definition_code,),
+        conn.exec(
+            &format!("UPDATE {table} SET global_params = '[]' WHERE code = ?"),
+            params![wf.definition_code],
         )
         .await
         .unwrap();
@@ -172,7 +180,7 @@ async fn bad_commands_go_to_the_error_table_and_the_master_keeps_serving() {
     let (_, state) = run_to_end(&cluster, &slow).await;
     assert_eq!(state, ExecutionStatus::SUCCESS, "still serving at the end");
     let errors: Option<i64> = conn
-        .query_first("SELECT COUNT(*) FROM t_ds_error_command")
+        .first("SELECT COUNT(*) FROM t_ds_error_command", params![])
         .await
         .unwrap();
     assert_eq!(errors, Some(5));
@@ -184,14 +192,14 @@ async fn bad_commands_go_to_the_error_table_and_the_master_keeps_serving() {
 async fn missing_tenant_fails_the_workflow_and_bad_task_params_reach_the_worker() {
     let cluster = cluster(SchemaVersion::V2_0_2).await;
     let wf = import(&cluster, "fixtures/workflows/shell-a-b.json").await;
-    let mut conn = cluster.conn().await.unwrap();
+    let mut conn = cluster.db_conn().await.unwrap();
 
     // Tenant 99 does not exist and the owner (admin, tenant_id 0) has none either:
     // upstream sets the task FAILURE without dispatching it, and the instance fails.
     for table in ["t_ds_process_definition", "t_ds_process_definition_log"] {
-        conn.exec_drop(
-            format!("UPDATE {table} SET tenant_id = 99 WHERE code = ?"),
-            (wf.definition_code,),
+        conn.exec(
+            &format!("UPDATE {table} SET tenant_id = 99 WHERE code = ?"),
+            params![wf.definition_code],
         )
         .await
         .unwrap();
@@ -199,18 +207,18 @@ async fn missing_tenant_fails_the_workflow_and_bad_task_params_reach_the_worker(
     let (id, state) = run_to_end(&cluster, &wf).await;
     assert_eq!(state, ExecutionStatus::FAILURE);
     let tasks: Vec<(String, i32, Option<String>)> = conn
-        .exec(
+        .all(
             "SELECT name, state, host FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
-            (id,),
+            params![id],
         )
         .await
         .unwrap();
     assert_eq!(tasks.len(), 1, "B never starts after A failed: {tasks:?}");
     assert_eq!((tasks[0].0.as_str(), tasks[0].1), ("A", 6), "task FAILURE");
     let end: Option<Option<chrono::NaiveDateTime>> = conn
-        .exec_first(
+        .first(
             "SELECT end_time FROM t_ds_process_instance WHERE id = ?",
-            (id,),
+            params![id],
         )
         .await
         .unwrap();
@@ -224,9 +232,9 @@ async fn missing_tenant_fails_the_workflow_and_bad_task_params_reach_the_worker(
     // does not fail the task itself. The stand-in worker reads no rawScript from it and runs
     // an empty script, so here the workflow succeeds; a real worker reports FAILURE.
     let slow = import(&cluster, "fixtures/workflows/shell-slow-a-b.json").await;
-    conn.exec_drop(
+    conn.exec(
         "UPDATE t_ds_task_definition_log SET task_params = '{\"rawScript\": oops' WHERE code = ?",
-        (slow.task_codes[0],),
+        params![slow.task_codes[0]],
     )
     .await
     .unwrap();
@@ -234,9 +242,9 @@ async fn missing_tenant_fails_the_workflow_and_bad_task_params_reach_the_worker(
     assert!(state.is_finished());
     assert_eq!(state, ExecutionStatus::SUCCESS, "the worker got the task");
     let rows: Vec<(String, i32)> = conn
-        .exec(
+        .all(
             "SELECT name, state FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
-            (id,),
+            params![id],
         )
         .await
         .unwrap();
@@ -256,18 +264,18 @@ async fn missing_tenant_fails_the_workflow_and_bad_task_params_reach_the_worker(
 async fn unparseable_task_params_are_stored_as_upstream_does() {
     let cluster = cluster(SchemaVersion::V2_0_5).await;
     let wf = import(&cluster, "fixtures/workflows/shell-a-b.json").await;
-    let mut conn = cluster.conn().await.unwrap();
-    conn.exec_drop(
+    let mut conn = cluster.db_conn().await.unwrap();
+    conn.exec(
         "UPDATE t_ds_task_definition_log SET task_params = 'not json' WHERE code = ?",
-        (wf.task_codes[0],),
+        params![wf.task_codes[0]],
     )
     .await
     .unwrap();
     let (id, _) = run_to_end(&cluster, &wf).await;
     let params: Option<String> = conn
-        .exec_first(
+        .first(
             "SELECT task_params FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id LIMIT 1",
-            (id,),
+            params![id],
         )
         .await
         .unwrap()
@@ -290,11 +298,14 @@ async fn a_database_freeze_mid_run_loses_and_duplicates_nothing() {
     let wf = import(&cluster, "fixtures/workflows/shell-slow-a-b.json").await;
     let command = cluster.start_workflow(&wf).await.expect("command");
     // Wait until A runs on the worker (state RUNNING_EXECUTION), then freeze for 4 s.
-    let mut conn = cluster.conn().await.unwrap();
+    let mut conn = cluster.db_conn().await.unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let running: Option<i64> = conn
-            .query_first("SELECT COUNT(*) FROM t_ds_task_instance WHERE state = 1")
+            .first(
+                "SELECT COUNT(*) FROM t_ds_task_instance WHERE state = 1",
+                params![],
+            )
             .await
             .unwrap();
         if running == Some(1) {
@@ -313,14 +324,14 @@ async fn a_database_freeze_mid_run_loses_and_duplicates_nothing() {
         .await
         .expect("workflow ends");
     assert_eq!(state, ExecutionStatus::SUCCESS);
-    let mut conn = cluster.conn().await.unwrap();
+    let mut conn = cluster.db_conn().await.unwrap();
     let counts: (i64, i64, i64, i64) = conn
-        .exec_first(
+        .first(
             "SELECT (SELECT COUNT(*) FROM t_ds_process_instance), \
              (SELECT COUNT(*) FROM t_ds_task_instance WHERE process_instance_id = ?), \
              (SELECT COUNT(*) FROM t_ds_command WHERE id = ?), \
              (SELECT COUNT(*) FROM t_ds_error_command)",
-            (id, command),
+            params![id, command],
         )
         .await
         .unwrap()
@@ -331,9 +342,9 @@ async fn a_database_freeze_mid_run_loses_and_duplicates_nothing() {
         "instances, tasks, command left, errors"
     );
     let states: Vec<i32> = conn
-        .exec(
+        .all(
             "SELECT state FROM t_ds_task_instance WHERE process_instance_id = ? ORDER BY id",
-            (id,),
+            params![id],
         )
         .await
         .unwrap();
@@ -349,7 +360,7 @@ async fn a_database_freeze_mid_run_loses_and_duplicates_nothing() {
 async fn a_bad_command_in_a_batch_goes_aside_alone() {
     let cluster = cluster(SchemaVersion::V2_0_5).await;
     let wf = import(&cluster, "fixtures/workflows/shell-a-b.json").await;
-    let mut conn = cluster.conn().await.expect("conn");
+    let mut conn = cluster.db_conn().await.expect("conn");
     // One statement, so every row is visible to the same look at the table.
     let row = |code: i64, command_type: i32| {
         format!(
@@ -364,16 +375,18 @@ async fn a_bad_command_in_a_batch_goes_aside_alone() {
         row(wf.definition_code, 11),
         row(wf.definition_code, 0),
     ];
-    conn.query_drop(format!(
+    // The first id of a multi-row insert (MySQL's last-insert-id, PostgreSQL's first
+    // RETURNING row).
+    let (_, first) = conn.insert(&format!(
         "INSERT INTO t_ds_command (command_type, process_definition_code, process_definition_version, \
          process_instance_id, command_param, task_depend_type, failure_strategy, warning_type, \
          warning_group_id, start_time, executor_id, update_time, process_instance_priority, \
          worker_group, environment_code, dry_run) VALUES {}",
         rows.join(", ")
-    ))
+    ), params![])
     .await
     .expect("insert commands");
-    let first = conn.last_insert_id().expect("id") as i32;
+    let first = first.expect("id") as i32;
     assert_eq!(
         error_message(&cluster, first + 2).await,
         "process instance is null"
@@ -384,9 +397,9 @@ async fn a_bad_command_in_a_batch_goes_aside_alone() {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let done: Option<i64> = conn
-            .exec_first(
+            .first(
                 "SELECT COUNT(*) FROM t_ds_process_instance WHERE process_definition_code = ? AND state = ?",
-                (wf.definition_code, ExecutionStatus::SUCCESS as i32),
+                params![wf.definition_code, ExecutionStatus::SUCCESS as i32],
             )
             .await
             .unwrap();
@@ -405,10 +418,10 @@ async fn a_bad_command_in_a_batch_goes_aside_alone() {
         "none twice"
     );
     let (left, errors): (Option<i64>, Option<i64>) = (
-        conn.query_first("SELECT COUNT(*) FROM t_ds_command")
+        conn.first("SELECT COUNT(*) FROM t_ds_command", params![])
             .await
             .unwrap(),
-        conn.query_first("SELECT COUNT(*) FROM t_ds_error_command")
+        conn.first("SELECT COUNT(*) FROM t_ds_error_command", params![])
             .await
             .unwrap(),
     );
