@@ -10,12 +10,13 @@
 //! | [`model`] | DolphinScheduler's vocabulary: integer-coded enums (ExecutionStatus, CommandType, ...) with explicit codes and Java names |
 //! | [`protocol`] | the Netty command wire protocol: frames, the three CommandType dialects, typed command bodies, server and client connections |
 //! | [`registry`] | ZooKeeper: our master node and heartbeat text, worker discovery, master list and slot, Curator-compatible locks |
-//! | [`store`] | every SQL statement against the 2.0.x MySQL schema: typed rows, the handle-command transaction, minimal writes |
-//! | [`dispatch`] | picking a worker for a task and keeping one live connection per worker; routing worker replies to the owning workflow |
-//! | [`engine`] | command intake and one actor per workflow instance: the DAG, task state transitions, the instance's end |
+//! | [`store`] | every SQL statement against the 2.0.x schema on MySQL or PostgreSQL: typed rows, the handle-command transaction, minimal writes |
+//! | [`dispatch`] | picking a worker for a task and keeping one live connection per worker (worker replies reach the owning workflow through [`engine`]'s router) |
+//! | [`engine`] | command intake, the router of worker replies, and one actor per workflow instance: the DAG, task state transitions, the instance's end |
 //! | [`schedule`] | cron schedules (Quartz tables) |
 //! | [`failover`] | taking over instances and tasks of dead masters and workers |
-//! | [`server`] | wiring: options to services, started in order and shut down in reverse |
+//! | [`server`] | wiring: options to services, started in order and shut down in reverse; the metrics and health HTTP endpoint |
+//! | [`metrics`] | the names, help text and buckets of every exported figure, and the Prometheus recorder |
 //! | [`testkit`] | private MariaDB and ZooKeeper servers, upstream's schema, a stand-in worker: used by `tests/` and `dsmaster demo` |
 //!
 //! Data flows one way: inputs (commands, worker frames, registry events, timers) become events
@@ -30,6 +31,7 @@ pub mod config;
 pub mod dispatch;
 pub mod engine;
 pub mod failover;
+pub mod metrics;
 pub mod model;
 pub mod protocol;
 pub mod registry;

@@ -39,6 +39,26 @@ enum Cmd {
         #[arg(long, env = "DSMASTER_CONF_DIR")]
         conf_dir: PathBuf,
     },
+    /// `run` under the name upstream's image and daemon script use (`master-server`); the conf
+    /// dir defaults to the image's `/opt/dolphinscheduler/conf`.
+    MasterServer {
+        #[arg(
+            long,
+            env = "DSMASTER_CONF_DIR",
+            default_value = "/opt/dolphinscheduler/conf"
+        )]
+        conf_dir: PathBuf,
+    },
+    /// Asks the local metrics and health endpoint whether this master is ready (or, with
+    /// --live, alive): exit 0 on 200, 1 otherwise. For container health checks.
+    Health {
+        /// The endpoint's port (`dsmaster.metrics.port`).
+        #[arg(long, env = "DSMASTER_METRICS_PORT", default_value_t = 5679)]
+        port: u16,
+        /// Check liveness (the process serves) instead of readiness.
+        #[arg(long)]
+        live: bool,
+    },
     /// Start a private MariaDB and ZooKeeper, load upstream's 2.0.5 schema, start this master
     /// and a stand-in worker, run the sample workflow (two shell tasks A -> B), print task
     /// states as they change and the final state, then clean everything up.
@@ -186,7 +206,28 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
-        Cmd::Run { conf_dir } => {
+        Cmd::Health { port, live } => {
+            let path = if live {
+                "/health/live"
+            } else {
+                "/health/ready"
+            };
+            match dsmaster::server::http::check(port, path).await {
+                Ok(body) => {
+                    print!("{body}");
+                    Ok(())
+                }
+                Err(why) => {
+                    eprintln!(
+                        "not {}: {}",
+                        if live { "live" } else { "ready" },
+                        why.trim_end()
+                    );
+                    std::process::exit(1);
+                }
+            }
+        }
+        Cmd::Run { conf_dir } | Cmd::MasterServer { conf_dir } => {
             let options = dsmaster::config::Options::load(&conf_dir)
                 .with_context(|| format!("loading configuration from {}", conf_dir.display()))?;
             let settings =

@@ -485,6 +485,12 @@ pub struct DsmasterOptions {
     pub command_poll_interval: Duration,
     /// `dsmaster.log.format` (`human`|`json`).
     pub log_format: LogFormat,
+    /// `dsmaster.metrics.port`: the HTTP port of `/metrics` (Prometheus text) and
+    /// `/health/live`, `/health/ready`; `None` (unset or 0) = no HTTP server. The image sets
+    /// 5679, the port of the 3.x master's own HTTP server.
+    pub metrics_port: Option<u16>,
+    /// `dsmaster.metrics.host` (`0.0.0.0`): the local address that port binds.
+    pub metrics_host: std::net::IpAddr,
 }
 
 impl Default for DsmasterOptions {
@@ -497,6 +503,8 @@ impl Default for DsmasterOptions {
             startup_timeout: Duration::from_secs(60),
             command_poll_interval: Duration::from_millis(100),
             log_format: LogFormat::Human,
+            metrics_port: None,
+            metrics_host: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         }
     }
 }
@@ -659,6 +667,9 @@ const KNOWN_OURS: &[&str] = &[
     "dsmaster.listen.host",
     "dsmaster.startup.timeout",
     "dsmaster.log.format",
+    "dsmaster.command.poll.interval",
+    "dsmaster.metrics.port",
+    "dsmaster.metrics.host",
     // Read by `schedule::Options` (timed schedules).
     "dsmaster.schedule.enabled",
     "dsmaster.jvm.timezone",
@@ -1128,6 +1139,20 @@ fn load_ours(r: &Reader<'_>) -> Result<DsmasterOptions, Error> {
                 "json" => Ok(LogFormat::Json),
                 _ => Err("expected human or json".to_string()),
             }
+        })?,
+        metrics_port: r.parsed("dsmaster.metrics.port", d.metrics_port, |s| {
+            match s.trim().parse::<u16>() {
+                Ok(0) => Ok(None),
+                Ok(n) => Ok(Some(n)),
+                Err(_) => {
+                    Err("expected a port number (0 = no metrics and health server)".to_string())
+                }
+            }
+        })?,
+        metrics_host: r.parsed("dsmaster.metrics.host", d.metrics_host, |s| {
+            s.trim()
+                .parse::<std::net::IpAddr>()
+                .map_err(|_| "expected an IP address such as 127.0.0.1 or 0.0.0.0".to_string())
         })?,
     })
 }

@@ -618,6 +618,7 @@ impl Intake {
                     "command handled"
                 );
                 debug_assert_eq!(instance.state, Some(ExecutionStatus::RUNNING_EXECUTION));
+                self.command_taken(cmd);
                 workflow::Workflow::spawn(self.runtime(), instance, definition, false);
             }
             HandleOutcome::Lost => {
@@ -875,6 +876,7 @@ impl Intake {
             self.store.update_process_instance_map(&map).await?;
         }
         info!(command_id = cmd.id, process_instance_id = p.id, command_type = %cmd.command_type, "instance taken over");
+        self.command_taken(&cmd);
         workflow::Workflow::spawn(self.runtime(), p, definition, true);
         self.wake_parent(&link);
         Ok(true)
@@ -932,9 +934,20 @@ impl Intake {
             parent = ?link.parent_instance_id,
             "sub-process instance started"
         );
+        self.command_taken(cmd);
         workflow::Workflow::spawn(self.runtime(), instance, definition, false);
         self.wake_parent(&Some(link));
         Ok(true)
+    }
+
+    /// Counts a taken command and how long it waited (its `update_time` is the API server's
+    /// insert time; DATETIME keeps whole seconds on MySQL).
+    fn command_taken(&self, cmd: &crate::store::CommandRow) {
+        metrics::counter!(crate::metrics::COMMANDS_TAKEN).increment(1);
+        if let Some(at) = cmd.update_time {
+            let waited = (self.store.clock().now() - at).to_std().unwrap_or_default();
+            crate::metrics::observe(crate::metrics::COMMAND_PICKUP, waited);
+        }
     }
 
     fn runtime(&self) -> workflow::Runtime {

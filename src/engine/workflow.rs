@@ -176,6 +176,10 @@ pub(crate) struct Workflow {
     skipped: HashSet<i64>,
     /// Dispatched tasks whose host and submit_time are in memory but not yet in the row.
     unwritten_dispatch: HashSet<i32>,
+    /// When the result being handled reached this actor (a hop's start), while it is handled.
+    result_at: Option<tokio::time::Instant>,
+    /// Tasks submitted by a result, with that hop's start, until their dispatch notice.
+    hop_started: HashMap<i32, tokio::time::Instant>,
     tenant: Option<Option<TenantQueue>>,
     /// Tasks that ended inside the master and still need `task_finished` (kept as a queue so
     /// finishing a task never recurses into submitting its successors).
@@ -214,6 +218,7 @@ impl Workflow {
         let (tx, rx) = mpsc::channel(1024);
         instances.register(instance.id, tx.clone());
         let span = tracing::info_span!("workflow", process_instance_id = instance.id);
+        metrics::counter!(crate::metrics::WORKFLOWS_STARTED).increment(1);
         let wf = Workflow {
             store,
             host,
@@ -232,6 +237,8 @@ impl Workflow {
             unconfirmed: HashMap::new(),
             skipped: HashSet::new(),
             unwritten_dispatch: HashSet::new(),
+            result_at: None,
+            hop_started: HashMap::new(),
             tenant: None,
             pending: Vec::new(),
             tx,
@@ -391,6 +398,9 @@ impl Workflow {
             }
         };
         self.settle().await;
+        // A hop is measured from the result that opened it to the dispatch of what it
+        // released; the successors were submitted while settling.
+        self.result_at = None;
         outcome
     }
 
@@ -534,6 +544,9 @@ impl Workflow {
         };
         let context = self.context(&task, &node, &tenant);
         self.active.insert(id);
+        if let Some(at) = self.result_at {
+            self.hop_started.insert(id, at);
+        }
         let tx = self.tx.clone();
         self.dispatcher.submit(DispatchItem {
             process_instance_priority: self
@@ -877,6 +890,10 @@ impl Workflow {
         task.host = Some(d.host.clone());
         task.submit_time = Some(d.written.unwrap_or(now));
         debug!(task_instance_id = d.task_instance_id, host = %d.host, "task dispatched");
+        metrics::counter!(crate::metrics::TASKS_DISPATCHED).increment(1);
+        if let Some(from) = self.hop_started.remove(&d.task_instance_id) {
+            crate::metrics::observe(crate::metrics::TASK_HOP, from.elapsed());
+        }
         if d.written.is_some() {
             return Ok(());
         }
@@ -962,6 +979,7 @@ impl Workflow {
                 task.execute_path = write.execute_path.or(task.execute_path.take());
                 task.log_path = write.log_path.or(task.log_path.take());
                 info!(task_instance_id = id, state = %status, "task acknowledged by worker");
+                metrics::counter!(crate::metrics::TASKS_ACKED).increment(1);
                 let started = (status == ExecutionStatus::RUNNING_EXECUTION)
                     .then_some(task.start_time)
                     .flatten();
@@ -1056,6 +1074,8 @@ impl Workflow {
         }
         reply(REPLY_SUCCESS);
         info!(task_instance_id = id, state = %status, "task finished on worker");
+        task_finished_metric(status);
+        self.result_at = Some(tokio::time::Instant::now());
         self.active.insert(id);
         self.pending.push(id);
         Ok(())
@@ -1076,6 +1096,7 @@ impl Workflow {
             t.state = Some(state);
             t.end_time = Some(now);
         }
+        task_finished_metric(state);
         self.active.insert(id);
         self.pending.push(id);
     }
@@ -1240,6 +1261,7 @@ impl Workflow {
         self.instance.state = Some(state);
         self.instance.end_time = Some(now);
         info!(state = %state, "workflow finished");
+        metrics::counter!(crate::metrics::WORKFLOWS_FINISHED, "state" => state.name()).increment(1);
         if super::alert::is_due(&self.instance, state) {
             if let Err(e) = self.write_alert(state).await {
                 error!(error = %e, "could not write the workflow's alert");
@@ -2463,5 +2485,12 @@ impl Workflow {
                 let _ = tx.send(Event::DependentTimer).await;
             });
         }
+    }
+}
+
+/// Counts a task that reached a final state.
+fn task_finished_metric(state: ExecutionStatus) {
+    if state.is_finished() {
+        metrics::counter!(crate::metrics::TASKS_FINISHED, "state" => state.name()).increment(1);
     }
 }

@@ -295,6 +295,15 @@ enum Role {
 }
 
 /// Starts the task of one connection and returns its link and the task.
+/// Counts a connection in [`crate::metrics::LINKS_OPEN`] until its task ends or is dropped.
+struct OpenLink(metrics::Gauge);
+
+impl Drop for OpenLink {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
 fn start_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -330,6 +339,10 @@ fn start_connection(
     let opts = opts.clone();
     let task = async move {
         let _permit = permit;
+        let direction = if role == Role::Client { "out" } else { "in" };
+        let open = metrics::gauge!(crate::metrics::LINKS_OPEN, "direction" => direction);
+        open.increment(1.0);
+        let _open = OpenLink(open);
         tracing::debug!(%peer, id = task_link.id(), outbound = role == Role::Client, "connection open");
         tokio::join!(
             read_loop(reader, &task_link, role, &opts, &activity, inbound),

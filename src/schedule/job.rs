@@ -59,6 +59,14 @@ pub async fn execute(jobstore: &JobStore, fired: &Fired) -> Result<Outcome, Erro
         fire_time = fired.fire_time,
         "schedule fired"
     );
+    metrics::counter!(crate::metrics::SCHEDULE_FIRES).increment(1);
+    if fired.fire_time >= fired.scheduled_fire_time {
+        let late = (fired.fire_time - fired.scheduled_fire_time) as u64;
+        crate::metrics::observe(
+            crate::metrics::SCHEDULE_FIRE_DELAY,
+            std::time::Duration::from_millis(late),
+        );
+    }
     let schedule = match store.schedule_for_fire(schedule_id).await? {
         Some(s) if s.release_state != 0 => s,
         _ => {

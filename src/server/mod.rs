@@ -8,6 +8,8 @@
 //! our node is removed, in-flight frames get a moment to flush, the pool closes. Instances
 //! still running are left as rows; a restarted master (or a peer's failover) picks them up.
 
+pub mod http;
+
 use crate::dispatch::Dispatcher;
 use crate::engine::{self, Engine};
 use crate::protocol::{self, Connector, Dialect, LinkOptions};
@@ -45,6 +47,9 @@ pub struct Settings {
     pub failover_interval: Duration,
     /// `quartz.properties` (timed schedules; a started master is a Quartz cluster member).
     pub quartz: crate::schedule::Options,
+    /// `dsmaster.metrics.host:port`: the metrics and health endpoint; `None` = off. Port 0
+    /// picks a free port ([`Running::metrics_addr`] tells which).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,12 +86,16 @@ pub enum Error {
     /// sending anything more and exits; a supervisor restarts it as a new incarnation.
     #[error("registry session lost ({0}): this master stopped; peers fail its workflows over")]
     RegistryLost(registry::LostReason),
+    #[error("{0}")]
+    Http(#[from] http::Error),
 }
 
 /// A running master, for tests and the demo that embed one.
 pub struct Running {
     pub addr: String,
     pub dialect: Dialect,
+    /// Where the metrics and health endpoint listens, when it is on.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub engine_instances: engine::Instances,
     stop: watch::Sender<bool>,
     done: tokio::task::JoinHandle<()>,
@@ -113,6 +122,15 @@ impl Running {
 /// `Running::shutdown` is called, or its registry session is lost.
 pub async fn start(settings: Settings) -> Result<Running, Error> {
     let deadline = Instant::now() + settings.startup_timeout;
+    // The endpoint comes first, so "live, not ready" is visible while we wait for the
+    // database and ZooKeeper; it stops with the master (or here, if the start fails).
+    let probe = std::sync::Arc::new(http::Probe::default());
+    let http_stop = tokio_util::sync::CancellationToken::new();
+    let http_guard = http_stop.clone().drop_guard();
+    let metrics_addr = match settings.metrics {
+        Some(addr) => Some(http::start(addr, probe.clone(), http_stop.clone()).await?),
+        None => None,
+    };
     let store = retry("database", &settings.datasource_label, deadline, || {
         Store::connect(&settings.datasource)
     })
@@ -122,6 +140,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         waited,
         source,
     })?;
+    probe.set_store(store.clone());
     let schema = store.schema_version().await.map_err(Error::Schema)?;
     let from_version = Dialect::for_version(&schema.version);
     let dialect = match settings.wire_dialect {
@@ -223,11 +242,19 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
             source,
         })?;
     info!(%addr, dialect = dialect.label(), heartbeat = ?heartbeat, "master registered and serving");
+    metrics::gauge!(
+        crate::metrics::INFO,
+        "version" => env!("CARGO_PKG_VERSION"),
+        "wire_dialect" => dialect.label(),
+        "database" => store.dialect().name(),
+    )
+    .set(1.0);
     // From here on every statement checks the fence, and a workflow's own rows are written
     // only while its instance names us as host.
     store.install_fence(registry.fence(), &addr);
 
     let instances = engine::Instances::default();
+    probe.set_registered(registry.fence(), registry.master_slot(), instances.clone());
     let sweeper = crate::failover::Sweeper {
         store: store.clone(),
         registry: registry.clone(),
@@ -286,6 +313,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
             }
             _ = stop_wait.wait_for(|s| *s) => {}
         }
+        probe.set_stopping();
         if let Some(q) = quartz {
             q.shutdown().await;
         }
@@ -301,11 +329,13 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         links_stop.cancel();
         connector.shutdown();
         store.close().await;
+        drop(http_guard);
         info!("master stopped");
     });
     Ok(Running {
         addr,
         dialect,
+        metrics_addr,
         engine_instances: instances,
         stop: stop_tx,
         done,
@@ -476,6 +506,10 @@ impl Settings {
             link: LinkOptions::default(),
             failover_interval: o.master.failover_interval,
             quartz,
+            metrics: o
+                .ours
+                .metrics_port
+                .map(|port| std::net::SocketAddr::new(o.ours.metrics_host, port)),
         })
     }
 }

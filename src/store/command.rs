@@ -139,7 +139,23 @@ impl Store {
 
     /// Moves a command whose row does not decode to `t_ds_error_command`, copying the columns
     /// in SQL so nothing has to be interpreted.
+    /// Rows in `t_ds_command` (every master's). Also the health check's proof that the
+    /// database answers, so it reads past the write fence: it writes nothing.
+    pub async fn count_commands(&self) -> Result<i64> {
+        let mut conn = self
+            .pool
+            .conn()
+            .await
+            .ctx(|| "taking a connection to count commands".into())?;
+        let n: Option<Option<i64>> = conn
+            .first("SELECT COUNT(*) FROM t_ds_command", params![])
+            .await
+            .ctx(|| "counting t_ds_command".into())?;
+        Ok(n.flatten().unwrap_or(0))
+    }
+
     pub async fn move_broken_command(&self, id: i32, message: &str) -> Result<()> {
+        metrics::counter!(crate::metrics::COMMANDS_FAILED).increment(1);
         let ignore = match self.dialect() {
             Dialect::Mysql => ("INSERT IGNORE", ""),
             Dialect::Postgres => ("INSERT", " ON CONFLICT (id) DO NOTHING"),
@@ -223,6 +239,7 @@ impl Store {
     /// Moves a command that cannot start to `t_ds_error_command` (same id, upstream's copied
     /// columns, the message) and deletes it, in one transaction. Repeating it is harmless.
     pub async fn move_to_error_command(&self, cmd: &CommandRow, message: &str) -> Result<()> {
+        metrics::counter!(crate::metrics::COMMANDS_FAILED).increment(1);
         let now = self.clock.now();
         let insert = Insert::default()
             .val("id", cmd.id)

@@ -168,10 +168,13 @@ macro_rules! statements {
 
             /// Runs a statement; returns the number of rows it changed.
             pub async fn exec(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
-                match self {
-                    $ty::Mysql(c) => my::exec(c, sql, params).await,
-                    $ty::Postgres(c) => c.exec(sql, params).await,
-                }
+                timed("exec", async {
+                    match self {
+                        $ty::Mysql(c) => my::exec(c, sql, params).await,
+                        $ty::Postgres(c) => c.exec(sql, params).await,
+                    }
+                })
+                .await
             }
 
             /// Runs an INSERT into a table with an `id` key; returns the rows inserted and
@@ -181,10 +184,13 @@ macro_rules! statements {
                 sql: &str,
                 params: Vec<Value>,
             ) -> Result<(u64, Option<i64>), DbError> {
-                match self {
-                    $ty::Mysql(c) => my::insert(c, sql, params).await,
-                    $ty::Postgres(c) => c.insert(sql, params).await,
-                }
+                timed("insert", async {
+                    match self {
+                        $ty::Mysql(c) => my::insert(c, sql, params).await,
+                        $ty::Postgres(c) => c.insert(sql, params).await,
+                    }
+                })
+                .await
             }
 
             /// Every row of a query, converted.
@@ -193,10 +199,13 @@ macro_rules! statements {
                 sql: &str,
                 params: Vec<Value>,
             ) -> Result<Vec<T>, DbError> {
-                let rows = match self {
-                    $ty::Mysql(c) => my::query(c, sql, params).await?,
-                    $ty::Postgres(c) => c.query(sql, params).await?,
-                };
+                let rows = timed("query", async {
+                    match self {
+                        $ty::Mysql(c) => my::query(c, sql, params).await,
+                        $ty::Postgres(c) => c.query(sql, params).await,
+                    }
+                })
+                .await?;
                 rows.into_iter().map(T::from_row).collect()
             }
 
@@ -206,14 +215,32 @@ macro_rules! statements {
                 sql: &str,
                 params: Vec<Value>,
             ) -> Result<Option<T>, DbError> {
-                let row = match self {
-                    $ty::Mysql(c) => my::query_first(c, sql, params).await?,
-                    $ty::Postgres(c) => c.query_first(sql, params).await?,
-                };
+                let row = timed("query", async {
+                    match self {
+                        $ty::Mysql(c) => my::query_first(c, sql, params).await,
+                        $ty::Postgres(c) => c.query_first(sql, params).await,
+                    }
+                })
+                .await?;
                 row.map(T::from_row).transpose()
             }
         }
     };
+}
+
+/// Runs one statement, recording its latency and any failure under `op`.
+async fn timed<T>(
+    op: &'static str,
+    statement: impl std::future::Future<Output = Result<T, DbError>>,
+) -> Result<T, DbError> {
+    let started = tokio::time::Instant::now();
+    let outcome = statement.await;
+    metrics::histogram!(crate::metrics::DB_STATEMENT, "op" => op)
+        .record(started.elapsed().as_secs_f64());
+    if outcome.is_err() {
+        metrics::counter!(crate::metrics::DB_ERRORS, "op" => op).increment(1);
+    }
+    outcome
 }
 
 statements!(Conn);
@@ -221,17 +248,23 @@ statements!(Tx);
 
 impl Tx {
     pub async fn commit(self) -> Result<(), DbError> {
-        match self {
-            Tx::Mysql(t) => Ok(t.commit().await?),
-            Tx::Postgres(mut c) => c.commit().await,
-        }
+        timed("commit", async {
+            match self {
+                Tx::Mysql(t) => Ok(t.commit().await?),
+                Tx::Postgres(mut c) => c.commit().await,
+            }
+        })
+        .await
     }
 
     pub async fn rollback(self) -> Result<(), DbError> {
-        match self {
-            Tx::Mysql(t) => Ok(t.rollback().await?),
-            Tx::Postgres(mut c) => c.rollback().await,
-        }
+        timed("rollback", async {
+            match self {
+                Tx::Mysql(t) => Ok(t.rollback().await?),
+                Tx::Postgres(mut c) => c.rollback().await,
+            }
+        })
+        .await
     }
 
     /// Runs a statement whose failure the caller tolerates (a Quartz table an upgraded
