@@ -202,10 +202,23 @@ async fn shutdown_signal() {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    match cli.command {
+    match run(cli.command).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with the whole chain of causes (a supervisor's log shows why), never
+            // a backtrace, whatever RUST_BACKTRACE says.
+            tracing::error!("{e:#}");
+            eprintln!("dsmaster: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Cmd) -> anyhow::Result<()> {
+    match command {
         Cmd::Health { port, live } => {
             let path = if live {
                 "/health/live"
