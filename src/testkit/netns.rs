@@ -63,6 +63,7 @@ done
 for l in $(ip -o link show 2>/dev/null | cut -d: -f2 | cut -d@ -f1); do
   case "$l" in "$links"*) ip link del "$l" 2>/dev/null ;; esac
 done
+while iptables -w -D FORWARD -i "${links}r" -o "${links}r" -j ACCEPT 2>/dev/null; do :; done
 "#;
 
 /// This process's share of the test network (see the module doc).
@@ -108,7 +109,9 @@ impl TestNet {
         // From here on the bridge exists: hand it to the watchdog before anything can fail.
         spawn_watchdog(pid, &links, &spaces);
         // Traffic between two peers crosses the bridge; keep a host firewall's FORWARD
-        // policy (docker sets DROP) out of it. Older kernels lack the option: harmless.
+        // policy (dockerd sets DROP and loads br_netfilter) out of it. The per-bridge switch
+        // is not enough: the kernel filters bridged frames when either it or the global
+        // `bridge-nf-call-iptables` is on, so an ACCEPT rule for the bridge goes first too.
         let _ = ip(&[
             "link",
             "set",
@@ -118,6 +121,7 @@ impl TestNet {
             "nf_call_iptables",
             "0",
         ]);
+        accept_bridged(&bridge);
         let host_ip = free_subnet(pid)?;
         ip(&["addr", "add", &format!("{host_ip}/24"), "dev", &bridge])?;
         ip(&["link", "set", &bridge, "up"])?;
@@ -403,6 +407,63 @@ fn sweep_leftovers(me: u32) {
         if stale(name) {
             tracing::warn!(link = name, "removing a test link left by a crashed run");
             let _ = ip(&["link", "del", name]);
+        }
+    }
+    sweep_forward_rules(stale);
+}
+
+/// The `iptables` words of the rule that lets frames between two ports of `bridge` pass.
+fn forward_rule(bridge: &str) -> [&str; 6] {
+    ["-i", bridge, "-o", bridge, "-j", "ACCEPT"]
+}
+
+/// Puts the bridge's ACCEPT rule first in `FORWARD`. Best effort: without `iptables` there
+/// is no such firewall to get past, and a refusal is logged, as the tests' first
+/// connection timeouts would otherwise be the only sign.
+fn accept_bridged(bridge: &str) {
+    let mut args = vec!["-w", "-I", "FORWARD", "1"];
+    args.extend(forward_rule(bridge));
+    match std::process::Command::new("iptables").args(&args).output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => tracing::warn!(
+            bridge,
+            error = %String::from_utf8_lossy(&out.stderr).trim(),
+            "cannot exempt the test bridge from the FORWARD chain; a DROP policy there cuts peers off"
+        ),
+        Err(e) => {
+            tracing::debug!(error = %e, "no iptables here; nothing to exempt the bridge from")
+        }
+    }
+}
+
+/// Deletes FORWARD rules for the bridges of kit processes that are gone.
+fn sweep_forward_rules(stale: impl Fn(&str) -> bool) {
+    let Ok(out) = std::process::Command::new("iptables")
+        .args(["-w", "-S", "FORWARD"])
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(bridge) = words
+            .iter()
+            .position(|w| *w == "-i")
+            .and_then(|i| words.get(i + 1))
+        else {
+            continue;
+        };
+        let ours = words.len() == 8
+            && words[..2] == ["-A", "FORWARD"]
+            && words[2..] == forward_rule(bridge);
+        if ours && stale(bridge) {
+            let mut args = vec!["-w", "-D", "FORWARD"];
+            args.extend(forward_rule(bridge));
+            let _ = std::process::Command::new("iptables")
+                .args(&args)
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
