@@ -529,7 +529,7 @@ pub(crate) fn load(
         .or_else(|| from_files(&["spring.datasource.url", "spring.datasource.hikari.jdbc-url"]))
         .ok_or_else(|| {
             Error::Datasource(format!(
-                "no database URL configured: set SPRING_DATASOURCE_URL, or spring.datasource.url in {}/application-{db_type}.yaml (2.0.0: datasource.properties)",
+                "no database URL configured: set SPRING_DATASOURCE_URL, or the Docker image's DATABASE_HOST (with DATABASE_TYPE, DATABASE_PORT, DATABASE_DATABASE, DATABASE_USERNAME, DATABASE_PASSWORD), or spring.datasource.url in {}/application-{db_type}.yaml (2.0.0: datasource.properties)",
                 conf_dir.display()
             ))
         })?;

@@ -1332,6 +1332,15 @@ mod tests {
         let o = Options::load_with_env(dir.path(), &env(&[("MASTER_MAX_CPU_LOAD_AVG", "7.5")]))
             .expect("loads");
         assert_eq!(o.master.max_cpuload_avg, 7.5);
+        // The upstream image and daemon script set JVM options under the same prefix; they
+        // name no key of ours and must never turn into a bad-value error.
+        let jvm = env(&[
+            ("MASTER_SERVER_OPTS", "-Xms1g -Xmx1g -Xmn512m"),
+            ("MASTER_SERVER_JVM_OPTS", "-XX:+UseG1GC"),
+            ("DSMASTER_OPTS", "--log-format json"),
+        ]);
+        let o = Options::load_with_env(dir.path(), &jvm).expect("JVM options are not ours");
+        assert_eq!(o.master.listen_port, 5679);
     }
 
     #[test]
