@@ -674,9 +674,15 @@ fn docker_url(env: &BTreeMap<String, String>, db_type: &str) -> Option<Sourced> 
     let port = get("DATABASE_PORT").unwrap_or(default_port);
     let database = get("DATABASE_DATABASE").unwrap_or("dolphinscheduler");
     let params = get("DATABASE_PARAMS").unwrap_or("characterEncoding=utf8");
+    // A port that is no number is the commonest slip: name that variable alone.
+    let key = if port.parse::<u16>().is_err() {
+        "DATABASE_PORT"
+    } else {
+        "DATABASE_HOST/PORT/DATABASE/PARAMS"
+    };
     Some(Sourced {
         origin: "environment DATABASE_*".to_string(),
-        key: "DATABASE_HOST/PORT/DATABASE/PARAMS".to_string(),
+        key: key.to_string(),
         value: format!("jdbc:{db_type}://{host}:{port}/{database}?{params}"),
     })
 }
@@ -1098,6 +1104,15 @@ mod tests {
         assert_eq!(ds.password, "env_pw");
         assert_eq!(ds.max_pool_size, 9);
         assert_eq!(ds.url_origin, "environment SPRING_DATASOURCE_URL");
+    }
+
+    #[test]
+    fn a_bad_docker_port_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let e = env(&[("DATABASE_HOST", "db"), ("DATABASE_PORT", "not-a-port")]);
+        let err = load(dir.path(), &e).expect_err("no port").to_string();
+        assert!(err.contains("DATABASE_PORT"), "{err}");
+        assert!(err.contains("not-a-port"), "{err}");
     }
 
     #[test]
