@@ -139,16 +139,13 @@ async fn the_daemon_script_starts_reports_and_stops_a_packaged_master() {
     assert!(text(&again).contains("Stop it first"), "{}", text(&again));
 
     c.start_worker(Behaviour::RunShell).await.expect("worker");
-    let wf = c
-        .import(Path::new("fixtures/workflows/demo-a-b.json"))
+    let state = c
+        .run_to_end(
+            Path::new("fixtures/workflows/demo-a-b.json"),
+            Duration::from_secs(60),
+        )
         .await
-        .expect("import")
-        .remove(0);
-    c.start_workflow(&wf).await.expect("start");
-    let (_, state) = c
-        .wait_for_end(wf.definition_code, Duration::from_secs(60), |_| {})
-        .await
-        .expect("end");
+        .expect("demo-a-b runs");
     assert_eq!(state, ExecutionStatus::SUCCESS);
 
     let stopped = daemon(&home, "stop");

@@ -86,16 +86,13 @@ async fn health_follows_the_database_and_zookeeper_and_metrics_count_a_run() {
     assert!(ready.contains("slot: 0 of 1"), "{ready}");
 
     c.start_worker(Behaviour::RunShell).await.expect("worker");
-    let wf = c
-        .import(Path::new("fixtures/workflows/demo-a-b.json"))
+    let state = c
+        .run_to_end(
+            Path::new("fixtures/workflows/demo-a-b.json"),
+            Duration::from_secs(60),
+        )
         .await
-        .expect("import")
-        .remove(0);
-    c.start_workflow(&wf).await.expect("start");
-    let (_, state) = c
-        .wait_for_end(wf.definition_code, Duration::from_secs(60), |_| {})
-        .await
-        .expect("end");
+        .expect("demo-a-b runs");
     assert_eq!(state, dsmaster::model::ExecutionStatus::SUCCESS);
 
     let text = check(port, "/metrics").await.expect("scrape");

@@ -286,6 +286,26 @@ impl LocalCluster {
         fixtures::insert_start_command(&mut conn, wf).await
     }
 
+    /// Imports the export file, starts its first workflow and waits up to `timeout` for the
+    /// instance to end; returns its final state.
+    pub async fn run_to_end(
+        &self,
+        file: &Path,
+        timeout: Duration,
+    ) -> Result<ExecutionStatus, Error> {
+        let wf = self
+            .import(file)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Fixture(format!("{}: no workflow in it", file.display())))?;
+        self.start_workflow(&wf).await?;
+        let (_, state) = self
+            .wait_for_end(wf.definition_code, timeout, |_| {})
+            .await?;
+        Ok(state)
+    }
+
     /// Waits for the workflow started by `command_id`'s definition to finish, calling
     /// `on_change` with the task rows whenever one changes. Returns the final state code.
     pub async fn wait_for_end(
