@@ -12,7 +12,7 @@
 #   3. makes the base image with debootstrap unless it exists (the data root is kept
 #      between runs, so later runs reuse every image layer);
 #   4. builds dsmaster with cargo and the images: dsmaster (docker/Dockerfile.local), the
-#      JRE layer, ZooKeeper, MariaDB with upstream's 2.0.5 MySQL schema, and the
+#      JRE layer, ZooKeeper, MariaDB and PostgreSQL with upstream's 2.0.5 schema, and the
 #      API server / worker stand-in (docker/stand-ins/);
 #   5. brings the compose project up (database and ZooKeeper first), logs in to the API
 #      server through its REST port (published on 127.0.0.1 only), creates a tenant and a
@@ -20,7 +20,12 @@
 #      page lists our master and that the tasks ran as the tenant;
 #   6. runs a slower three-task workflow, restarts the dsmaster container while the second
 #      task runs, and waits for SUCCESS;
-#   7. checks that Docker reports the dsmaster container healthy, then `down -v`.
+#   7. checks that Docker reports the dsmaster container healthy;
+#   8. scrapes /metrics inside the container, checks that a wrong DATABASE_PORT is refused
+#      with its name, then `down -v`;
+#   9. upstream's default topology, docker-compose.postgresql.yml (PostgreSQL with
+#      upstream's 2.0.5 PostgreSQL schema): up, a workflow to SUCCESS through the API, the
+#      monitor page, the instance row read back from PostgreSQL, `down -v`.
 # Exits non-zero on the first failure, after printing the containers' logs.
 #
 # Environment:
@@ -28,7 +33,7 @@
 #   DSMASTER_BIN            use this dsmaster binary instead of building one
 #   DSMASTER_DOCKER_ROOT    dockerd state (default /var/lib/dsmaster-docker; kept)
 #   DSMASTER_DOCKER_RUN     dockerd socket / pid / exec root dir (default /run/dsmaster-docker)
-#   DSMASTER_DOCKER_KEEP=1  leave the compose project and dockerd running at the end
+#   DSMASTER_DOCKER_KEEP=1  leave the last compose project (PostgreSQL) and dockerd running
 #   DEBIAN_MIRROR           debootstrap mirror (default http://deb.debian.org/debian)
 set -euo pipefail
 
@@ -85,12 +90,13 @@ compose() { "$COMPOSE" -p "$project" -f "$compose_file" "$@"; }
 cid() { compose ps -q "$1"; }
 
 project_up=0
+db_service=dolphinscheduler-mysql
 dump_logs() {
     [ "$project_up" = 1 ] || return 0
     echo "----- container states -----" >&2
     compose ps >&2 || true
     local svc
-    for svc in dolphinscheduler-master dolphinscheduler-worker dolphinscheduler-api dolphinscheduler-zookeeper dolphinscheduler-mysql; do
+    for svc in dolphinscheduler-master dolphinscheduler-worker dolphinscheduler-api dolphinscheduler-zookeeper "$db_service"; do
         echo "----- logs of $svc (last 80 lines) -----" >&2
         compose logs --no-color --tail=80 "$svc" >&2 || true
     done
@@ -216,7 +222,8 @@ fi
 
 phase "stage build contexts"
 ctx=$stage/context
-mkdir -p "$ctx/dsmaster" "$ctx/dolphinscheduler/lib" "$ctx/mariadb/initdb" "$ctx/zookeeper" "$ctx/empty"
+mkdir -p "$ctx/dsmaster" "$ctx/dolphinscheduler/lib" "$ctx/mariadb/initdb" "$ctx/postgresql/initdb" \
+    "$ctx/zookeeper" "$ctx/empty"
 # dsmaster: the binary without debug info, the image's conf dir, the health check script.
 if command -v strip >/dev/null; then
     strip -o "$ctx/dsmaster/dsmaster.new" "$bin"
@@ -261,23 +268,29 @@ cp "$here/stand-ins/ds-startup.sh" "$ctx/dolphinscheduler/startup.sh"
 cp "$here/stand-ins/ds-checkpoint.sh" "$ctx/dolphinscheduler/checkpoint.sh"
 cp "$here/stand-ins/zk-startup.sh" "$ctx/zookeeper/zk-startup.sh"
 cp "$here/stand-ins/mariadb-startup.sh" "$ctx/mariadb/mariadb-startup.sh"
-# Upstream's 2.0.5 MySQL DDL: the test kit's cache, else the dolphinscheduler-dao sources
-# jar in ~/.m2, else Maven Central through mvn.
-ddl=$ctx/mariadb/initdb/dolphinscheduler_mysql.sql
-cached=${DSMASTER_SCHEMA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dsmaster/schema}/$ds_version/dolphinscheduler_mysql.sql
+# Upstream's 2.0.5 DDL, MySQL and PostgreSQL: the test kit's cache, else the
+# dolphinscheduler-dao sources jar in ~/.m2, else Maven Central through mvn.
+cp "$here/stand-ins/postgresql-startup.sh" "$ctx/postgresql/postgresql-startup.sh"
+schema_cache=${DSMASTER_SCHEMA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dsmaster/schema}/$ds_version
 sources_jar=$HOME/.m2/repository/org/apache/dolphinscheduler/dolphinscheduler-dao/$ds_version/dolphinscheduler-dao-$ds_version-sources.jar
-if [ -s "$cached" ]; then
-    cp "$cached" "$ddl.new"
-else
-    if [ ! -s "$sources_jar" ]; then
-        mvn -B -q dependency:get "-Dartifact=org.apache.dolphinscheduler:dolphinscheduler-dao:$ds_version:jar:sources" \
-            || fail "cannot fetch dolphinscheduler-dao $ds_version sources from Maven Central"
+stage_ddl() { # <file name in the jar's sql/> <destination> <line the fresh-install script has>
+    local name=$1 ddl=$2
+    if [ -s "$schema_cache/$name" ]; then
+        cp "$schema_cache/$name" "$ddl.new"
+    else
+        if [ ! -s "$sources_jar" ]; then
+            mvn -B -q dependency:get "-Dartifact=org.apache.dolphinscheduler:dolphinscheduler-dao:$ds_version:jar:sources" \
+                || fail "cannot fetch dolphinscheduler-dao $ds_version sources from Maven Central"
+        fi
+        unzip -p "$sources_jar" "sql/$name" > "$ddl.new"
     fi
-    unzip -p "$sources_jar" sql/dolphinscheduler_mysql.sql > "$ddl.new"
-fi
-grep -q "INSERT INTO \`t_ds_version\` VALUES ('1', '$ds_version')" "$ddl.new" \
-    || fail "$ddl.new is not upstream's $ds_version MySQL DDL"
-if cmp -s "$ddl.new" "$ddl"; then rm "$ddl.new"; else mv "$ddl.new" "$ddl"; fi
+    grep -qF "$3" "$ddl.new" || fail "$ddl.new is not upstream's $ds_version $name"
+    if cmp -s "$ddl.new" "$ddl"; then rm "$ddl.new"; else mv "$ddl.new" "$ddl"; fi
+}
+stage_ddl dolphinscheduler_mysql.sql "$ctx/mariadb/initdb/dolphinscheduler_mysql.sql" \
+    "INSERT INTO \`t_ds_version\` VALUES ('1', '$ds_version')"
+stage_ddl dolphinscheduler_postgresql.sql "$ctx/postgresql/initdb/dolphinscheduler_postgresql.sql" \
+    "INSERT INTO t_ds_version(version) VALUES ('$ds_version')"
 
 build() { # <phase name> <tag> <dockerfile> <context> [build args...]
     local name=$1 tag=$2 file=$3 context=$4
@@ -291,18 +304,12 @@ build() { # <phase name> <tag> <dockerfile> <context> [build args...]
 build jre dsmaster-jre:bookworm "$here/stand-ins/jre.Dockerfile" "$ctx/empty"
 build zookeeper dsmaster-zookeeper:local "$here/stand-ins/zookeeper.Dockerfile" "$ctx/zookeeper"
 build mariadb dsmaster-mariadb:local "$here/stand-ins/mariadb.Dockerfile" "$ctx/mariadb"
+build postgresql dsmaster-postgresql:local "$here/stand-ins/postgresql.Dockerfile" "$ctx/postgresql"
 build upstream-2.0.5 "dsmaster-upstream:$ds_version" "$here/stand-ins/dolphinscheduler.Dockerfile" "$ctx/dolphinscheduler"
 build dsmaster dsmaster:latest "$here/Dockerfile.local" "$ctx/dsmaster"
 "$DOCKER" image prune -f >/dev/null 2>&1 || true
 
 # ----- 5. compose up, first workflow -----------------------------------------------------
-phase "database and ZooKeeper up"
-DS_API_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export DS_API_PORT
-export DSMASTER_IMAGE=dsmaster:latest
-compose down -v --remove-orphans >/dev/null 2>&1 || true
-project_up=1
-compose up -d dolphinscheduler-mysql dolphinscheduler-zookeeper
 wait_healthy() { # <service> <seconds>
     local id state i
     id=$(cid "$1")
@@ -313,53 +320,82 @@ wait_healthy() { # <service> <seconds>
     done
     fail "$1 is $state after $2 s"
 }
-wait_healthy dolphinscheduler-mysql 180
-wait_healthy dolphinscheduler-zookeeper 120
-compose exec -T dolphinscheduler-mysql mariadb --user=ds_user --password=dolphinscheduler \
-    --batch --skip-column-names dolphinscheduler -e 'SELECT version FROM t_ds_version' \
-    | grep -qx "$ds_version" || fail "the $ds_version schema is not loaded"
-log "schema $ds_version loaded"
-
-phase "API server, worker, dsmaster up"
-compose up -d
-api="http://127.0.0.1:$DS_API_PORT/dolphinscheduler"
 api_call() { python3 "$here/compose_api.py" "$api" "$@"; }
-api_call wait-login 300 >/dev/null || fail "API server login"
-log "API server answers on 127.0.0.1:$DS_API_PORT"
-for i in $(seq 1 240); do
-    compose logs --no-color dolphinscheduler-worker 2>/dev/null | grep -q "Registered task plugin: SHELL" && break
-    [ "$i" = 240 ] && fail "worker did not load the SHELL task plugin in 240 s"
-    sleep 1
-done
-master_id=$(cid dolphinscheduler-master)
-for i in $(seq 1 120); do
-    "$DOCKER" exec "$master_id" dsmaster health >/dev/null 2>&1 && break
-    [ "$i" = 120 ] && fail "dsmaster not ready in 120 s"
-    sleep 1
-done
-log "worker and dsmaster ready"
+db_query() { # <sql>: one value from the project's database, as the DolphinScheduler user
+    case "$db_service" in
+        dolphinscheduler-mysql)
+            compose exec -T "$db_service" mariadb --user=ds_user --password=dolphinscheduler \
+                --batch --skip-column-names dolphinscheduler -e "$1" ;;
+        dolphinscheduler-postgresql)
+            compose exec -T -e PGPASSWORD=root "$db_service" psql -h 127.0.0.1 -U root \
+                -d dolphinscheduler -tAc "$1" ;;
+    esac
+}
+bring_up() { # phases: database and ZooKeeper, then the API server, worker and dsmaster
+    local prefix=${1:-}
+    phase "${prefix}database and ZooKeeper up"
+    DS_API_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    export DS_API_PORT
+    api="http://127.0.0.1:$DS_API_PORT/dolphinscheduler"
+    compose down -v --remove-orphans >/dev/null 2>&1 || true
+    project_up=1
+    compose up -d "$db_service" dolphinscheduler-zookeeper
+    wait_healthy "$db_service" 180
+    wait_healthy dolphinscheduler-zookeeper 120
+    db_query 'SELECT version FROM t_ds_version' | tr -d '[:space:]' | grep -qx "$ds_version" \
+        || fail "the $ds_version schema is not loaded in $db_service"
+    log "schema $ds_version loaded in $db_service"
 
-phase "workflow A -> B to SUCCESS"
-project_code=$(api_call setup "$tenant" "$project_name") || fail "tenant/project setup"
-wf_dir=$stage/workflows
-mkdir -p "$wf_dir"
-api_call workflow "$repo/fixtures/workflows/demo-a-b.json" "$wf_dir/compose-a-b.json" compose-a-b \
-    'echo "A runs as $(whoami)"; sleep 1' 'echo "B runs as $(whoami)"' >/dev/null
-first=$(api_call import-start "$project_code" "$wf_dir/compose-a-b.json" compose-a-b) \
-    || fail "import/start of compose-a-b"
-api_call wait-instance "$project_code" "$first" 180 SUCCESS >/dev/null \
-    || fail "workflow compose-a-b (instance $first) did not succeed"
-log "instance $first: SUCCESS; tasks $(api_call tasks "$project_code" "$first")"
-
-phase "monitor page and tenant checks"
-master_ip=$("$DOCKER" inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$master_id")
-masters=$(api_call masters) || fail "monitor/masters"
-echo "$masters" | python3 -c '
+    phase "${prefix}API server, worker, dsmaster up"
+    compose up -d
+    api_call wait-login 300 >/dev/null || fail "API server login"
+    log "API server answers on 127.0.0.1:$DS_API_PORT"
+    local i
+    for i in $(seq 1 240); do
+        compose logs --no-color dolphinscheduler-worker 2>/dev/null | grep -q "Registered task plugin: SHELL" && break
+        [ "$i" = 240 ] && fail "worker did not load the SHELL task plugin in 240 s"
+        sleep 1
+    done
+    master_id=$(cid dolphinscheduler-master)
+    for i in $(seq 1 120); do
+        "$DOCKER" exec "$master_id" dsmaster health >/dev/null 2>&1 && break
+        [ "$i" = 120 ] && fail "dsmaster not ready in 120 s"
+        sleep 1
+    done
+    log "worker and dsmaster ready"
+}
+run_a_b() { # <workflow name>: sets project_code and first (the instance id)
+    project_code=$(api_call setup "$tenant" "$project_name") || fail "tenant/project setup"
+    wf_dir=$stage/workflows
+    mkdir -p "$wf_dir"
+    api_call workflow "$repo/fixtures/workflows/demo-a-b.json" "$wf_dir/$1.json" "$1" \
+        'echo "A runs as $(whoami)"; sleep 1' 'echo "B runs as $(whoami)"' >/dev/null
+    first=$(api_call import-start "$project_code" "$wf_dir/$1.json" "$1") \
+        || fail "import/start of $1"
+    api_call wait-instance "$project_code" "$first" 180 SUCCESS >/dev/null \
+        || fail "workflow $1 (instance $first) did not succeed"
+    log "instance $first: SUCCESS; tasks $(api_call tasks "$project_code" "$first")"
+}
+check_monitor() { # the API server's monitor page lists dsmaster by its container address
+    master_ip=$("$DOCKER" inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$master_id")
+    masters=$(api_call masters) || fail "monitor/masters"
+    echo "$masters" | python3 -c '
 import json, sys
 want = sys.argv[1]
 hosts = ["%s:%s" % (m.get("host"), m.get("port")) for m in json.load(sys.stdin)]
 print("compose-test: monitor/masters lists", hosts)
 sys.exit(0 if want in hosts else 1)' "$master_ip:5678" || fail "monitor/masters does not list dsmaster at $master_ip:5678"
+}
+
+export DSMASTER_IMAGE=dsmaster:latest
+db_service=dolphinscheduler-mysql
+bring_up
+
+phase "workflow A -> B to SUCCESS"
+run_a_b compose-a-b
+
+phase "monitor page and tenant checks"
+check_monitor
 # The tasks ran as the tenant: the worker's task log (read through the API server and the
 # logger server beside the worker) shows the output of whoami.
 if task_log=$(api_call task-log "$project_code" "$first" A 2>&1) && echo "$task_log" | grep -q "A runs as $tenant"; then
@@ -417,8 +453,31 @@ set -e
 echo "$bad" | grep -q "DATABASE_PORT" || fail "the error for DATABASE_PORT=not-a-port does not name it: $bad"
 log "DATABASE_PORT=not-a-port: exit $bad_rc, $(echo "$bad" | grep -m1 DATABASE_PORT | cut -c1-200)"
 
+phase "compose down -v"
+compose down -v --remove-orphans >/dev/null 2>&1
+project_up=0
+
+# ----- 9. upstream's default topology: PostgreSQL -----------------------------------------
+# The same images and steps on docker-compose.postgresql.yml: dsmaster on upstream's 2.0.5
+# PostgreSQL schema beside the Java API server and worker, a workflow to SUCCESS, the row
+# checked in PostgreSQL itself.
+compose_file=$here/docker-compose.postgresql.yml
+project=dsmaster-compose-test-pg
+db_service=dolphinscheduler-postgresql
+bring_up "PostgreSQL: "
+phase "PostgreSQL: workflow A -> B, monitor page"
+run_a_b compose-pg-a-b
+check_monitor
+row=$(db_query "SELECT state || ' ' || host FROM t_ds_process_instance WHERE id = $first" | tr -d '\r')
+[ "$row" = "7 $master_ip:5678" ] \
+    || fail "instance $first in PostgreSQL is '$row', wanted state 7 (SUCCESS) run by $master_ip:5678"
+log "instance $first in PostgreSQL: state 7 (SUCCESS), host $master_ip:5678"
+if "$DOCKER" logs "$master_id" 2>&1 | grep -qi "postgres"; then
+    log "dsmaster: $("$DOCKER" logs "$master_id" 2>&1 | grep -i -m1 postgres | cut -c1-200)"
+fi
+
 if [ "${DSMASTER_DOCKER_KEEP:-0}" != 1 ]; then
-    phase "compose down -v"
+    phase "PostgreSQL: compose down -v"
     compose down -v --remove-orphans >/dev/null 2>&1
     project_up=0
 fi
