@@ -8,7 +8,7 @@ use dsmaster::model::ExecutionStatus;
 use dsmaster::testkit::chaos::procs::conf_for;
 use dsmaster::testkit::cluster::{init_test_logging, LocalCluster};
 use dsmaster::testkit::worker::{Behaviour, StandInWorker};
-use dsmaster::testkit::SchemaVersion;
+use dsmaster::testkit::{signal_process, SchemaVersion, Signal};
 use mysql_async::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -73,38 +73,18 @@ impl Master {
         }
     }
 
-    fn signal(&self, sig: i32) {
-        let pid = i32::try_from(self.child.id()).expect("pid");
-        assert_eq!(send_signal(pid, sig), 0, "kill({pid}, {sig})");
-    }
-}
-
-fn send_signal(pid: i32, sig: i32) -> i32 {
-    // `kill(1)` keeps this test free of unsafe code.
-    let name = match sig {
-        libc::SIGSTOP => "STOP",
-        libc::SIGCONT => "CONT",
-        libc::SIGTERM => "TERM",
-        _ => "KILL",
-    };
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("kill");
-    if status.success() {
-        0
-    } else {
-        -1
+    fn signal(&self, sig: Signal) {
+        let pid = self.child.id();
+        assert!(signal_process(pid, sig), "kill -{sig:?} {pid}");
     }
 }
 
 impl Drop for Master {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            let pid = i32::try_from(self.child.id()).unwrap_or(0);
-            send_signal(pid, libc::SIGCONT);
-            send_signal(pid, libc::SIGTERM);
+            let pid = self.child.id();
+            signal_process(pid, Signal::Cont);
+            signal_process(pid, Signal::Term);
             for _ in 0..100 {
                 if let Ok(Some(_)) = self.child.try_wait() {
                     return;
@@ -178,9 +158,9 @@ async fn a_master_frozen_past_its_session_never_acts_again() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    frozen.signal(libc::SIGSTOP);
+    frozen.signal(Signal::Stop);
     tokio::time::sleep(FROZEN_FOR).await;
-    frozen.signal(libc::SIGCONT);
+    frozen.signal(Signal::Cont);
 
     // Everything ends, on the peer.
     let deadline = Instant::now() + Duration::from_secs(90);

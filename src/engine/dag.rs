@@ -2,8 +2,10 @@
 //! relation log, the sub-graph chosen by start nodes and depend type, and the frontier
 //! computation (which nodes may run once some are complete).
 //!
-//! Semantics follow upstream's `DagHelper` (shared/spec/workflow-execution.md section 3) for
-//! plain tasks and forbidden nodes; CONDITIONS and SWITCH branching are not modelled yet.
+//! Semantics follow upstream's `DagHelper` (shared/spec/workflow-execution.md section 3):
+//! plain tasks, forbidden nodes, and the branches of CONDITIONS and SWITCH nodes, which the
+//! workflow actor decides (`engine::logic`) and hands in as a [`Branch`]: the successors to
+//! take and the ones to skip, whose skipping spreads to nodes left with no live predecessor.
 
 use crate::model::{Flag, TaskDependType};
 use crate::store::{self, TaskDefinition};
@@ -23,7 +25,7 @@ pub struct WorkflowDag {
     graph: DiGraphMap<i64, ()>,
 }
 
-/// The outcome of a CONDITIONS node: where the run goes on and what it never reaches.
+/// The outcome of a CONDITIONS or SWITCH node: where the run goes on and what it never reaches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Branch {
     pub take: Vec<i64>,

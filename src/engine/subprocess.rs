@@ -4,32 +4,10 @@
 
 use crate::model::{CommandType, TaskDependType};
 use crate::store::json::{parse_properties, Property};
-use crate::store::{ProcessInstance, ProcessInstanceMap, TaskInstance};
+use crate::store::{NewCommand, ProcessInstance, ProcessInstanceMap, TaskInstance};
 use chrono::NaiveDateTime;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-
-/// A command row to insert (the columns upstream's `Command` entity writes).
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewCommand {
-    pub command_type: CommandType,
-    pub process_definition_code: i64,
-    pub process_definition_version: i32,
-    pub process_instance_id: i32,
-    pub command_param: Option<String>,
-    pub task_depend_type: Option<TaskDependType>,
-    pub failure_strategy: Option<crate::model::FailureStrategy>,
-    pub warning_type: Option<crate::model::WarningType>,
-    pub warning_group_id: Option<i32>,
-    pub schedule_time: Option<NaiveDateTime>,
-    pub start_time: NaiveDateTime,
-    pub update_time: NaiveDateTime,
-    pub executor_id: i32,
-    pub process_instance_priority: Option<crate::model::Priority>,
-    pub worker_group: Option<String>,
-    pub environment_code: Option<i64>,
-    pub dry_run: i32,
-}
 
 /// The child's command type (`getSubCommandType`): the parent's current command type when the
 /// child exists, else the first command of the parent's history.

@@ -2004,7 +2004,7 @@ impl Workflow {
         };
         let now = self.store.clock().now();
         let i = &self.instance;
-        let command = super::subprocess::NewCommand {
+        let command = crate::store::NewCommand {
             command_type: crate::model::CommandType::COMPLEMENT_DATA,
             process_definition_code: i.process_definition_code,
             process_definition_version: i.process_definition_version,

@@ -23,9 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::ser::Formatter;
 
 #[cfg(test)]
-use super::command::jackson;
-use super::command::lenient;
-use super::context_text;
+use super::json::{jackson, lenient};
 use super::date;
 use super::dialect::Dialect;
 use crate::model::{ExecutionStatus, TaskTimeoutStrategy};
@@ -321,25 +319,6 @@ impl Default for TaskExecutionContext {
 }
 
 impl TaskExecutionContext {
-    /// The JSON text `dialect`'s Java class writes (2.0.6+ adds `"endTime"` after
-    /// `"startTime"`).
-    pub fn to_json(&self, dialect: Dialect) -> Result<String, serde_json::Error> {
-        let mut out = Vec::with_capacity(self.json_size_hint());
-        context_text::write_json(self, dialect, &mut out);
-        String::from_utf8(out).map_err(<serde_json::Error as serde::ser::Error>::custom)
-    }
-
-    /// Appends [`Self::to_json`]'s text to `out`, escaped as the content of a JSON string:
-    /// what goes between the quotes of `{"taskExecutionContext":"..."}`, in one pass.
-    pub(crate) fn write_escaped_json(
-        &self,
-        dialect: Dialect,
-        out: &mut Vec<u8>,
-    ) -> Result<(), serde_json::Error> {
-        context_text::write_escaped_json(self, dialect, out);
-        Ok(())
-    }
-
     /// A capacity that holds the JSON text (and its escaped form) of usual contexts, so that
     /// serializing allocates once: the fixed keys take ~1.4 KB, free text grows when escaped.
     pub(crate) fn json_size_hint(&self) -> usize {

@@ -25,6 +25,7 @@ use super::context::{
     DataxTaskExecutionContext, DependenceTaskExecutionContext, OrderedMap,
     ProcedureTaskExecutionContext, Property, SqlTaskExecutionContext, TaskExecutionContext,
 };
+use super::command::{self, BodyError, TaskExecuteRequestCommand};
 use super::date;
 use super::dialect::Dialect;
 use super::escape::{escape_content, special_mask, ESCAPE_ONCE, ESCAPE_TWICE, UNESCAPE};
@@ -304,6 +305,27 @@ pub(crate) fn write_json(ctx: &TaskExecutionContext, dialect: Dialect, out: &mut
 /// `{"taskExecutionContext":"..."}`), in one pass.
 pub(crate) fn write_escaped_json(ctx: &TaskExecutionContext, dialect: Dialect, out: &mut Vec<u8>) {
     Writer::<true> { out }.context(ctx, dialect);
+}
+
+impl TaskExecutionContext {
+    /// The JSON text `dialect`'s Java class writes (2.0.6+ adds `"endTime"` after
+    /// `"startTime"`).
+    pub fn to_json(&self, dialect: Dialect) -> Result<String, serde_json::Error> {
+        let mut out = Vec::with_capacity(self.json_size_hint());
+        write_json(self, dialect, &mut out);
+        String::from_utf8(out).map_err(<serde_json::Error as serde::ser::Error>::custom)
+    }
+
+    /// Appends [`Self::to_json`]'s text to `out`, escaped as the content of a JSON string:
+    /// what goes between the quotes of `{"taskExecutionContext":"..."}`, in one pass.
+    pub(crate) fn write_escaped_json(
+        &self,
+        dialect: Dialect,
+        out: &mut Vec<u8>,
+    ) -> Result<(), serde_json::Error> {
+        write_escaped_json(self, dialect, out);
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -858,6 +880,21 @@ fn hex4(s: &[u8]) -> Option<u32> {
         v = v << 4 | char::from(c).to_digit(16)?;
     }
     Some(v)
+}
+
+impl TaskExecuteRequestCommand {
+    /// Reads the context out of a `TASK_EXECUTE_REQUEST` body in one pass: what
+    /// `Command::decode` followed by [`Self::context`] gives, without the intermediate JSON
+    /// text. A body that is not exactly what Jackson writes takes that two-step path, so
+    /// the result and the errors are the same either way.
+    pub fn context_from_body(body: &[u8]) -> Result<TaskExecutionContext, BodyError> {
+        if let Some(rest) = body.strip_prefix(command::EXECUTE_REQUEST_HEAD) {
+            if let Some(ctx) = read_escaped_json(rest) {
+                return Ok(ctx);
+            }
+        }
+        command::parse::<Self>(body)?.context()
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod date;
 pub mod dialect;
 mod escape;
 pub mod frame;
+pub(crate) mod json;
 pub mod link;
 
 pub use command::{

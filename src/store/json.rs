@@ -14,6 +14,7 @@
 use super::rows::{ProcessDefinition, ProcessInstance, TaskDefinition, TaskInstance};
 use super::{Error, Result};
 use crate::model::ExecutionStatus;
+use crate::protocol::json::lenient::{self, code_list, value_long};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -51,66 +52,6 @@ fn present(raw: Option<&str>) -> Option<&str> {
     raw.map(str::trim).filter(|s| !s.is_empty() && *s != "null")
 }
 
-/// Deserialises an enum by name, mapping names it does not know to `None` as Java does.
-fn lenient_enum<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: DeserializeOwned,
-{
-    let v = Option::<Value>::deserialize(d)?;
-    Ok(v.and_then(|v| serde_json::from_value(v).ok()))
-}
-
-/// A Java `String` field: strings as they are, numbers and booleans as their text.
-fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(other) => Some(other.to_string()),
-    })
-}
-
-fn lenient_name<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
-    Ok(lenient_text(d)?.unwrap_or_default())
-}
-
-/// A Java `long`/`int` field: numbers, or strings holding a number; anything else is 0.
-fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<i64, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(v) => value_i64(&v).unwrap_or(0),
-        None => 0,
-    })
-}
-
-fn lenient_i32<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<i32, D::Error> {
-    Ok(i32::try_from(lenient_i64(d)?).unwrap_or(0))
-}
-
-fn value_i64(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// Task codes written as a number, a string (possibly comma-separated), or an array of
-/// either; empty strings (the UI's `[""]`) are skipped.
-fn code_list(v: &Value) -> Vec<i64> {
-    match v {
-        Value::Array(items) => items.iter().flat_map(code_list).collect(),
-        Value::Number(n) => n.as_i64().into_iter().collect(),
-        Value::String(s) => s.split(',').filter_map(|c| c.trim().parse().ok()).collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn lenient_codes<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<i64>, D::Error> {
-    Ok(Option::<Value>::deserialize(d)?
-        .map(|v| code_list(&v))
-        .unwrap_or_default())
-}
-
 /// `Direct` of a property.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(clippy::upper_case_acronyms)]
@@ -140,13 +81,13 @@ pub enum DataType {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Property {
     /// The parameter name (a JSON null reads as empty).
-    #[serde(default, deserialize_with = "lenient_name")]
+    #[serde(default, deserialize_with = "lenient::text_or_empty")]
     pub prop: String,
-    #[serde(default, deserialize_with = "lenient_enum")]
+    #[serde(default, deserialize_with = "lenient::enum_by_name")]
     pub direct: Option<Direct>,
-    #[serde(rename = "type", default, deserialize_with = "lenient_enum")]
+    #[serde(rename = "type", default, deserialize_with = "lenient::enum_by_name")]
     pub data_type: Option<DataType>,
-    #[serde(default, deserialize_with = "lenient_text")]
+    #[serde(default, deserialize_with = "lenient::text")]
     pub value: Option<String>,
 }
 
@@ -205,15 +146,6 @@ pub fn java_string_map(command_param: Option<&str>, drop: &str) -> Map<String, V
         .collect()
 }
 
-/// A property list as the column text (`None` for an empty list, as the master leaves
-/// `global_params` / `var_pool` NULL when there is nothing).
-pub fn properties_to_json(list: &[Property]) -> Option<String> {
-    if list.is_empty() {
-        return None;
-    }
-    serde_json::to_string(list).ok()
-}
-
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -223,20 +155,6 @@ fn kind(v: &Value) -> &'static str {
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
     }
-}
-
-/// Well-known `command_param` keys (master-lifecycle 3.6).
-pub mod command_keys {
-    pub const START_NODE_LIST: &str = "StartNodeList";
-    pub const START_NODE_ID_LIST: &str = "StartNodeIdList";
-    pub const START_PARAMS: &str = "StartParams";
-    pub const FATHER_PARAMS: &str = "fatherParams";
-    pub const PROCESS_INSTANCE_ID: &str = "ProcessInstanceId";
-    pub const WAITING_THREAD_INSTANCE_ID: &str = "WaitingThreadInstanceId";
-    pub const SUB_PROCESS_INSTANCE_ID: &str = "processInstanceId";
-    pub const PARENT_PROCESS_INSTANCE_ID: &str = "parentProcessInstanceId";
-    pub const COMPLEMENT_START_DATE: &str = "complementStartDate";
-    pub const COMPLEMENT_END_DATE: &str = "complementEndDate";
 }
 
 /// `command_param` of a command or instance: a JSON object whose values are strings or
@@ -272,7 +190,7 @@ impl CommandParam {
 
     /// A numeric value, written either as a JSON number or as a string.
     pub fn get_i64(&self, key: &str) -> Option<i64> {
-        self.0.get(key).and_then(value_i64)
+        self.0.get(key).and_then(value_long)
     }
 
     pub fn contains(&self, key: &str) -> bool {
@@ -289,58 +207,6 @@ impl CommandParam {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-
-    /// Task codes of `StartNodeList` (entries that are not numbers are skipped).
-    pub fn start_node_list(&self) -> Vec<i64> {
-        self.0
-            .get(command_keys::START_NODE_LIST)
-            .map(code_list)
-            .unwrap_or_default()
-    }
-
-    /// Task instance ids of `StartNodeIdList`.
-    pub fn start_node_id_list(&self) -> Vec<i32> {
-        self.0
-            .get(command_keys::START_NODE_ID_LIST)
-            .map(code_list)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|i| i32::try_from(i).ok())
-            .collect()
-    }
-
-    /// `StartParams` (or `fatherParams`): a JSON string holding an object of overrides;
-    /// an object in place of the string is accepted too.
-    pub fn embedded_map(
-        &self,
-        key: &str,
-    ) -> std::result::Result<HashMap<String, String>, JsonError> {
-        let Some(v) = embedded(self.0.get(key))? else {
-            return Ok(HashMap::new());
-        };
-        let Value::Object(map) = v else {
-            return Err(JsonError::new(format!(
-                "{key} must hold a JSON object, found {}",
-                kind(&v)
-            )));
-        };
-        Ok(map
-            .into_iter()
-            .filter_map(|(k, v)| match v {
-                Value::Null => None,
-                Value::String(s) => Some((k, s)),
-                other => Some((k, other.to_string())),
-            })
-            .collect())
-    }
-
-    /// Every entry as Java's `Map<String, String>`.
-    pub fn to_string_map(&self) -> HashMap<String, String> {
-        self.0
-            .keys()
-            .filter_map(|k| self.get(k).map(|v| (k.clone(), v)))
-            .collect()
     }
 
     pub fn to_json(&self) -> String {
@@ -364,23 +230,6 @@ fn embedded(v: Option<&Value>) -> std::result::Result<Option<Value>, JsonError> 
     }
 }
 
-/// One entry of `resourceList` / `mainJar`. `id` ≤ 0 marks an old-style reference that is
-/// looked up by name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct ResourceInfo {
-    #[serde(default, deserialize_with = "lenient_i32")]
-    pub id: i32,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub res: Option<String>,
-    #[serde(
-        rename = "resourceName",
-        default,
-        deserialize_with = "lenient_text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub resource_name: Option<String>,
-}
-
 /// `AND` / `OR` of dependent items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(clippy::upper_case_acronyms)]
@@ -392,7 +241,7 @@ pub enum DependentRelation {
 /// `dependence` of DEPENDENT and CONDITIONS tasks.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 pub struct DependentParameters {
-    #[serde(default, deserialize_with = "lenient_enum")]
+    #[serde(default, deserialize_with = "lenient::enum_by_name")]
     pub relation: Option<DependentRelation>,
     #[serde(rename = "dependTaskList", default)]
     pub depend_task_list: Vec<DependentTaskModel>,
@@ -400,7 +249,7 @@ pub struct DependentParameters {
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 pub struct DependentTaskModel {
-    #[serde(default, deserialize_with = "lenient_enum")]
+    #[serde(default, deserialize_with = "lenient::enum_by_name")]
     pub relation: Option<DependentRelation>,
     #[serde(rename = "dependItemList", default)]
     pub depend_item_list: Vec<DependentItem>,
@@ -410,26 +259,26 @@ pub struct DependentTaskModel {
 /// (DEPENDENT), or a predecessor's state (CONDITIONS).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 pub struct DependentItem {
-    #[serde(rename = "projectCode", default, deserialize_with = "lenient_i64")]
+    #[serde(rename = "projectCode", default, deserialize_with = "lenient::long_or_zero")]
     pub project_code: i64,
-    #[serde(rename = "definitionCode", default, deserialize_with = "lenient_i64")]
+    #[serde(rename = "definitionCode", default, deserialize_with = "lenient::long_or_zero")]
     pub definition_code: i64,
-    #[serde(rename = "depTaskCode", default, deserialize_with = "lenient_i64")]
+    #[serde(rename = "depTaskCode", default, deserialize_with = "lenient::long_or_zero")]
     pub dep_task_code: i64,
-    #[serde(default, deserialize_with = "lenient_text")]
+    #[serde(default, deserialize_with = "lenient::text")]
     pub cycle: Option<String>,
-    #[serde(rename = "dateValue", default, deserialize_with = "lenient_text")]
+    #[serde(rename = "dateValue", default, deserialize_with = "lenient::text")]
     pub date_value: Option<String>,
-    #[serde(default, deserialize_with = "lenient_enum")]
+    #[serde(default, deserialize_with = "lenient::enum_by_name")]
     pub status: Option<ExecutionStatus>,
 }
 
 /// `conditionResult` of CONDITIONS tasks: the branches by task code.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 pub struct ConditionResult {
-    #[serde(rename = "successNode", default, deserialize_with = "lenient_codes")]
+    #[serde(rename = "successNode", default, deserialize_with = "lenient::codes")]
     pub success_node: Vec<i64>,
-    #[serde(rename = "failedNode", default, deserialize_with = "lenient_codes")]
+    #[serde(rename = "failedNode", default, deserialize_with = "lenient::codes")]
     pub failed_node: Vec<i64>,
 }
 
@@ -439,7 +288,7 @@ pub struct SwitchResult {
     #[serde(rename = "dependTaskList", default)]
     pub depend_task_list: Vec<SwitchCondition>,
     /// The default branch.
-    #[serde(rename = "nextNode", default, deserialize_with = "lenient_codes")]
+    #[serde(rename = "nextNode", default, deserialize_with = "lenient::codes")]
     pub next_node: Vec<i64>,
     /// Set by the master once the branch is chosen (index into `depend_task_list`).
     #[serde(rename = "resultConditionLocation", default)]
@@ -448,9 +297,9 @@ pub struct SwitchResult {
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 pub struct SwitchCondition {
-    #[serde(default, deserialize_with = "lenient_text")]
+    #[serde(default, deserialize_with = "lenient::text")]
     pub condition: Option<String>,
-    #[serde(rename = "nextNode", default, deserialize_with = "lenient_codes")]
+    #[serde(rename = "nextNode", default, deserialize_with = "lenient::codes")]
     pub next_node: Vec<i64>,
 }
 
@@ -474,10 +323,6 @@ impl TaskParams {
         }
     }
 
-    pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
-    }
-
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0.get(key)
     }
@@ -492,30 +337,6 @@ impl TaskParams {
             None => Ok(Vec::new()),
             Some(v) => properties_from_value(v.clone())
                 .map_err(|e| JsonError::new(format!("localParams: {}", e.0))),
-        }
-    }
-
-    pub fn set_local_params(&mut self, list: &[Property]) {
-        let v = serde_json::to_value(list).unwrap_or(Value::Array(Vec::new()));
-        self.0.insert("localParams".into(), v);
-    }
-
-    /// `resourceList`; absent or null is the empty list.
-    pub fn resource_list(&self) -> std::result::Result<Vec<ResourceInfo>, JsonError> {
-        match self.0.get("resourceList") {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(v) => serde_json::from_value(v.clone())
-                .map_err(|e| JsonError::new(format!("resourceList: {e}"))),
-        }
-    }
-
-    /// `mainJar` (MR, SPARK, FLINK).
-    pub fn main_jar(&self) -> std::result::Result<Option<ResourceInfo>, JsonError> {
-        match self.0.get("mainJar") {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => serde_json::from_value(v.clone())
-                .map(Some)
-                .map_err(|e| JsonError::new(format!("mainJar: {e}"))),
         }
     }
 
@@ -549,29 +370,13 @@ impl TaskParams {
     pub fn datasource(&self) -> Option<i32> {
         self.0
             .get("datasource")
-            .and_then(value_i64)
+            .and_then(value_long)
             .and_then(|i| i32::try_from(i).ok())
-    }
-
-    /// SQL `udfs`: comma-separated ids.
-    pub fn udf_ids(&self) -> Vec<i32> {
-        self.0
-            .get("udfs")
-            .map(code_list)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|i| i32::try_from(i).ok())
-            .collect()
-    }
-
-    /// SQL `type` (a DbType name).
-    pub fn sql_type(&self) -> Option<&str> {
-        self.0.get("type").and_then(Value::as_str)
     }
 
     /// SUB_PROCESS `processDefinitionCode`.
     pub fn process_definition_code(&self) -> Option<i64> {
-        self.0.get("processDefinitionCode").and_then(value_i64)
+        self.0.get("processDefinitionCode").and_then(value_long)
     }
 
     /// The form the master stores on a task *instance* row: `dependence`,
@@ -679,7 +484,6 @@ mod tests {
             Property::new("dt", Direct::IN, DataType::VARCHAR, "$[yyyyMMdd-1]")
         );
         assert_eq!(list[1].value, None);
-        assert_eq!(properties_to_json(&list).as_deref(), Some(raw));
         for empty in [None, Some(""), Some("null"), Some("[]"), Some("  ")] {
             assert!(parse_properties(empty).unwrap().is_empty());
         }
@@ -706,10 +510,6 @@ mod tests {
         .unwrap();
         assert_eq!(p.get("ProcessInstanceId").as_deref(), Some("7"));
         assert_eq!(p.get_i64("ProcessInstanceId"), Some(7));
-        assert_eq!(p.start_node_list(), vec![1, 2]);
-        let sp = p.embedded_map(command_keys::START_PARAMS).unwrap();
-        assert_eq!(sp["a"], "b");
-        assert_eq!(sp["n"], "3");
         assert_eq!(
             p.to_json(),
             r#"{"StartNodeList":"1,2","ProcessInstanceId":7,"StartParams":"{\"a\":\"b\",\"n\":3}"}"#
@@ -741,7 +541,6 @@ mod tests {
             assert_eq!(s.depend_task_list[0].next_node, vec![21]);
             assert_eq!(s.next_node, vec![22]);
             assert_eq!(p.raw_script(), Some("echo 1"));
-            assert_eq!(p.resource_list().unwrap()[0].id, 3);
         }
         assert!(inst.get("dependence").unwrap().is_string());
         assert!(inst.get("waitStartTimeout").unwrap().is_null());
@@ -767,8 +566,6 @@ mod tests {
         let p =
             TaskParams::parse(Some(r#"{"type":"HIVE","datasource":"4","udfs":"1,2"}"#)).unwrap();
         assert_eq!(p.datasource(), Some(4));
-        assert_eq!(p.udf_ids(), vec![1, 2]);
-        assert_eq!(p.sql_type(), Some("HIVE"));
         assert!(TaskParams::parse(Some("[]")).is_err());
     }
 

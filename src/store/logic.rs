@@ -3,10 +3,9 @@
 //! instance look-ups of DEPENDENT tasks, and the complement instance's schedule time.
 
 use super::db::Row;
-use super::rows::ProcessInstance;
+use super::rows::{NewCommand, ProcessInstance};
 use super::sql::{Insert, Update};
 use super::{Result, SqlContext, Store};
-use crate::engine::subprocess::NewCommand;
 use crate::model::ExecutionStatus;
 use crate::params;
 use chrono::NaiveDateTime;

@@ -90,6 +90,31 @@ pub struct CommandRow {
     pub dry_run: i32,
 }
 
+/// A command row to insert: the columns upstream's `Command` entity writes. Not a
+/// [`CommandRow`] without its id: the optional columns here are left out of the INSERT, so
+/// the schema's defaults apply as they do for MyBatis-Plus, where a row read back always has
+/// a value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCommand {
+    pub command_type: CommandType,
+    pub process_definition_code: i64,
+    pub process_definition_version: i32,
+    pub process_instance_id: i32,
+    pub command_param: Option<String>,
+    pub task_depend_type: Option<TaskDependType>,
+    pub failure_strategy: Option<FailureStrategy>,
+    pub warning_type: Option<WarningType>,
+    pub warning_group_id: Option<i32>,
+    pub schedule_time: Option<NaiveDateTime>,
+    pub start_time: NaiveDateTime,
+    pub update_time: NaiveDateTime,
+    pub executor_id: i32,
+    pub process_instance_priority: Option<Priority>,
+    pub worker_group: Option<String>,
+    pub environment_code: Option<i64>,
+    pub dry_run: i32,
+}
+
 impl CommandRow {
     pub(crate) fn from_row(row: Row) -> Result<CommandRow> {
         let mut c = Cells::new(row, "t_ds_command");

@@ -228,7 +228,7 @@ impl Drop for ServerProcess {
 /// The signals the harness needs; a closed set keeps callers from sending
 /// something the cleanup logic does not expect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Signal {
+pub enum Signal {
     Term,
     Int,
     Quit,
@@ -258,7 +258,7 @@ fn signal_group(pgid: i32, sig: Signal) -> bool {
 }
 
 /// Signals one process (not its group), as [`signal_group`] does a group.
-pub(crate) fn signal_process(pid: u32, sig: Signal) -> bool {
+pub fn signal_process(pid: u32, sig: Signal) -> bool {
     send_signal(&pid.to_string(), sig)
 }
 
