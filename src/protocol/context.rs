@@ -22,10 +22,12 @@ use serde::{Deserialize, Serialize};
 #[cfg(test)]
 use serde_json::ser::Formatter;
 
-#[cfg(test)]
-use super::json::{jackson, lenient};
 use super::date;
+#[cfg(test)]
 use super::dialect::Dialect;
+#[cfg(test)]
+use super::json::jackson;
+use super::json::lenient;
 use crate::model::{ExecutionStatus, TaskTimeoutStrategy};
 
 /// A JSON object with string keys whose entry order is kept as inserted (or as read).

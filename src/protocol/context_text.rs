@@ -21,11 +21,11 @@
 
 use chrono::{DateTime, Utc};
 
+use super::command::{self, BodyError, TaskExecuteRequestCommand};
 use super::context::{
     DataxTaskExecutionContext, DependenceTaskExecutionContext, OrderedMap,
     ProcedureTaskExecutionContext, Property, SqlTaskExecutionContext, TaskExecutionContext,
 };
-use super::command::{self, BodyError, TaskExecuteRequestCommand};
 use super::date;
 use super::dialect::Dialect;
 use super::escape::{escape_content, special_mask, ESCAPE_ONCE, ESCAPE_TWICE, UNESCAPE};
@@ -900,8 +900,9 @@ impl TaskExecuteRequestCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::command::{jackson, TaskExecuteRequestCommand};
+    use crate::protocol::command::TaskExecuteRequestCommand;
     use crate::protocol::escape::EscapedFormatter;
+    use crate::protocol::json::jackson;
     use proptest::prelude::*;
 
     /// serde_json's reading of a whole request body: the reference for the one-pass reader.

@@ -343,7 +343,7 @@ impl Formatter for EscapedFormatter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::command::jackson;
+    use crate::protocol::json::jackson;
     use proptest::prelude::*;
 
     fn escaped(s: &str) -> String {

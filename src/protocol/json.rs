@@ -211,11 +211,6 @@ pub(crate) mod lenient {
         Ok(v.as_ref().and_then(value_long).unwrap_or(0))
     }
 
-    /// [`long_or_zero`] for a Java `int`: out of range reads as 0 too.
-    pub fn int_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
-        Ok(i32::try_from(long_or_zero(d)?).unwrap_or(0))
-    }
-
     /// The number Jackson reads from a JSON value into a Java `long` (numbers, floats
     /// truncated, numeric strings), `None` for null, blank or anything else.
     pub fn value_long(v: &Value) -> Option<i64> {
@@ -263,5 +258,49 @@ pub(crate) mod lenient {
         Ok(Option::<Value>::deserialize(d)?
             .map(|v| code_list(&v))
             .unwrap_or_default())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use serde::Deserialize;
+        use serde_json::json;
+
+        #[derive(Deserialize)]
+        struct Frame {
+            #[serde(default, deserialize_with = "super::int")]
+            n: i32,
+        }
+
+        #[derive(Deserialize)]
+        struct Column {
+            #[serde(default, deserialize_with = "super::long_or_zero")]
+            n: i64,
+            #[serde(default, deserialize_with = "super::text")]
+            s: Option<String>,
+            #[serde(default, deserialize_with = "super::codes")]
+            c: Vec<i64>,
+        }
+
+        #[test]
+        fn a_frame_refuses_what_jackson_refuses_a_column_reads_it_as_zero() {
+            let frame = |v| serde_json::from_value::<Frame>(v).map(|f| f.n);
+            assert_eq!(frame(json!({"n": "7"})).unwrap(), 7);
+            assert_eq!(frame(json!({"n": 7.9})).unwrap(), 7);
+            assert_eq!(frame(json!({})).unwrap(), 0);
+            assert!(frame(json!({"n": "x"})).is_err());
+            assert!(frame(json!({"n": 3_000_000_000_i64})).is_err());
+
+            let col = |v| serde_json::from_value::<Column>(v).unwrap();
+            assert_eq!(col(json!({"n": "x"})).n, 0);
+            assert_eq!(col(json!({"n": true})).n, 0);
+            assert_eq!(col(json!({"n": " 12 "})).n, 12);
+            assert_eq!(col(json!({"n": 12.5})).n, 12);
+            assert_eq!(col(json!({"s": 5})).s.as_deref(), Some("5"));
+            assert_eq!(col(json!({"s": null})).s, None);
+            assert_eq!(
+                col(json!({"c": ["11", 12, "", "13,14"]})).c,
+                vec![11, 12, 13, 14]
+            );
+        }
     }
 }

@@ -14,11 +14,10 @@
 use super::rows::{ProcessDefinition, ProcessInstance, TaskDefinition, TaskInstance};
 use super::{Error, Result};
 use crate::model::ExecutionStatus;
-use crate::protocol::json::lenient::{self, code_list, value_long};
+use crate::protocol::json::lenient::{self, value_long};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 
 /// A JSON column that does not have the shape its readers need. [`JsonError::at`] turns it
 /// into a store error naming table, row and column.
@@ -259,11 +258,23 @@ pub struct DependentTaskModel {
 /// (DEPENDENT), or a predecessor's state (CONDITIONS).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 pub struct DependentItem {
-    #[serde(rename = "projectCode", default, deserialize_with = "lenient::long_or_zero")]
+    #[serde(
+        rename = "projectCode",
+        default,
+        deserialize_with = "lenient::long_or_zero"
+    )]
     pub project_code: i64,
-    #[serde(rename = "definitionCode", default, deserialize_with = "lenient::long_or_zero")]
+    #[serde(
+        rename = "definitionCode",
+        default,
+        deserialize_with = "lenient::long_or_zero"
+    )]
     pub definition_code: i64,
-    #[serde(rename = "depTaskCode", default, deserialize_with = "lenient::long_or_zero")]
+    #[serde(
+        rename = "depTaskCode",
+        default,
+        deserialize_with = "lenient::long_or_zero"
+    )]
     pub dep_task_code: i64,
     #[serde(default, deserialize_with = "lenient::text")]
     pub cycle: Option<String>,
