@@ -56,8 +56,8 @@ use std::time::Duration;
 
 pub use mariadb::{MariaDb, DS_PASSWORD, DS_USER};
 pub use ports::free_port;
-pub use process::{signal_process, Signal};
 pub use postgres::Postgres;
+pub use process::{signal_process, Signal};
 pub use schema::{schema_sql, schema_sql_for, SchemaVersion, SqlFlavour};
 pub use zookeeper::ZooKeeper;
 
