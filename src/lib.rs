@@ -18,7 +18,7 @@
 //! | [`server`] | wiring: options to services, started in order and shut down in reverse; the metrics and health HTTP endpoint |
 //! | [`metrics`] | the names, help text and buckets of every exported figure, and the Prometheus recorder |
 //! | [`testkit`] | private MariaDB, PostgreSQL and ZooKeeper servers, upstream's schema, a stand-in worker, upstream's Java servers as peers, network namespaces and chaos drills: used by `tests/`, `dsmaster demo` and `dsmaster bench` |
-| [`bench`] | the `dsmaster bench` figures (chain, failover, statements per task), beside the Java master where it can run |
+//! | [`bench`] | the `dsmaster bench` figures (chain, failover, statements per task), beside the Java master where it can run |
 //!
 //! Data flows one way: inputs (commands, worker frames, registry events, timers) become events
 //! on the channel of the single task that owns a workflow instance; it decides, then writes the
