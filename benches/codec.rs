@@ -9,12 +9,14 @@
 //! context is built once, outside the timed loop, on both sides; both warm up with
 //! `max(frames / 5, 20 000)` unmeasured frames.
 //!
-//! Rust is measured twice: in two steps each way, as Java does it (`TaskExecuteRequestCommand::
-//! for_dialect` then `Command::encode`, as Java's `new TaskExecuteRequestCommand(toJsonString
-//! (ctx))`; `Command::decode` then `.context()`), and in one pass each way, the path the
-//! master's dispatch and the stand-in worker take (`TaskExecuteRequestCommand::body_for`, the
-//! context written straight into the escaped body; `TaskExecuteRequestCommand::
-//! context_from_body`, read straight out of it).
+//! A second table measures what a master does with the codec for one task, the figure that
+//! matters for a task hop: encode the TASK_EXECUTE_REQUEST (ours: `TaskExecuteRequestCommand::
+//! body_for`, the context written straight into the escaped body, as `dispatch` sends it);
+//! decode the worker's TASK_EXECUTE_ACK and encode the DB_TASK_ACK answer; decode its
+//! TASK_EXECUTE_RESPONSE and encode the DB_TASK_RESPONSE answer. The worker's two frames are
+//! the ones upstream's encoder wrote (taken from the Java peer's output, so both sides decode
+//! the same bytes; made by our encoder with `--no-java`). A master never decodes a request, so
+//! no one-pass request reader is measured.
 //!
 //! ```text
 //! cargo bench --bench codec                      # 200k frames each side
@@ -33,7 +35,8 @@ use tokio::time::Instant;
 use bytes::BytesMut;
 use dsmaster::protocol::date::from_epoch_millis;
 use dsmaster::protocol::{
-    Command, CommandType, Dialect, Frame, FrameCodec, FrameKind, TaskExecuteRequestCommand,
+    Command, CommandType, DbTaskAckCommand, DbTaskResponseCommand, Dialect, Frame, FrameCodec,
+    TaskExecuteAckCommand, TaskExecuteRequestCommand, TaskExecuteResponseCommand,
     TaskExecutionContext, DEFAULT_MAX_FRAME,
 };
 use tokio_util::codec::{Decoder, Encoder};
@@ -83,27 +86,90 @@ fn round_trip(
     decode(codec, buf)
 }
 
-/// The same in one pass each way: the body built by `TaskExecuteRequestCommand::body_for`
-/// (the context written straight into the escaped outer string; same bytes on the wire), the
-/// context read by `TaskExecuteRequestCommand::context_from_body`.
-fn round_trip_one_pass(
+/// The worker's two frames for the benchmark task, as bytes on the wire.
+struct Replies {
+    ack: Vec<u8>,
+    response: Vec<u8>,
+}
+
+/// The same frames the Java peer writes (`Bench.ack()` / `Bench.response()`), by our encoder.
+fn our_replies(d: Dialect) -> Result<Replies, Error> {
+    let mut codec = FrameCodec::new(d, DEFAULT_MAX_FRAME);
+    let ack = Command::TaskExecuteAck(TaskExecuteAckCommand {
+        task_instance_id: 101,
+        process_instance_id: 7,
+        start_time: from_epoch_millis(1_700_000_001_000),
+        host: Some("192.168.7.2:1234".into()),
+        status: 1,
+        log_path: Some("/opt/dolphinscheduler/logs/20231114/5678901234567_1/7/101.log".into()),
+        execute_path: Some(
+            "/tmp/dolphinscheduler/exec/process/1234567890123/5678901234567_1/7/101".into(),
+        ),
+    });
+    let response = Command::TaskExecuteResponse(TaskExecuteResponseCommand {
+        task_instance_id: 101,
+        process_instance_id: 7,
+        status: 7,
+        end_time: from_epoch_millis(1_700_000_002_000),
+        process_id: 4242,
+        app_ids: Some(String::new()),
+        var_pool: Some("[]".into()),
+        ..Default::default()
+    });
+    let mut wire = |c: Command, opaque: i64| -> Result<Vec<u8>, Error> {
+        let mut buf = BytesMut::new();
+        codec.encode(c.encode(opaque, d)?, &mut buf)?;
+        Ok(buf.to_vec())
+    };
+    Ok(Replies {
+        ack: wire(ack, 2)?,
+        response: wire(response, 3)?,
+    })
+}
+
+/// One task's codec work on a master: the request encoded as `dispatch` does it, the ack
+/// decoded and answered, the result decoded and answered. `buf` is the outgoing buffer,
+/// `inbound` the incoming one.
+fn master_hop(
     ctx: &TaskExecutionContext,
     codec: &mut FrameCodec,
-    buf: &mut BytesMut,
+    replies: &Replies,
+    out: &mut BytesMut,
+    inbound: &mut BytesMut,
     opaque: i64,
 ) -> Result<usize, Error> {
     let d = codec.dialect();
     let body = TaskExecuteRequestCommand::body_for(ctx, d)?;
     codec.encode(
         Frame::new(CommandType::TaskExecuteRequest, opaque, body),
-        buf,
+        out,
     )?;
-    let frame = codec.decode(buf)?.ok_or("incomplete frame")?;
-    if frame.kind != FrameKind::Known(CommandType::TaskExecuteRequest) {
-        return Err("decoded as another command".into());
-    }
-    let back = TaskExecuteRequestCommand::context_from_body(&frame.body)?;
-    Ok(back.task_instance_id as usize + frame.body.len())
+
+    inbound.extend_from_slice(&replies.ack);
+    let frame = codec.decode(inbound)?.ok_or("incomplete ack frame")?;
+    let Command::TaskExecuteAck(ack) = Command::decode(&frame, d)? else {
+        return Err("the ack decoded as another command".into());
+    };
+    let answer = Command::DbTaskAck(DbTaskAckCommand {
+        task_instance_id: ack.task_instance_id,
+        status: 7,
+    });
+    codec.encode(answer.encode(opaque + 1, d)?, out)?;
+
+    inbound.extend_from_slice(&replies.response);
+    let frame = codec.decode(inbound)?.ok_or("incomplete response frame")?;
+    let Command::TaskExecuteResponse(result) = Command::decode(&frame, d)? else {
+        return Err("the response decoded as another command".into());
+    };
+    let answer = Command::DbTaskResponse(DbTaskResponseCommand {
+        task_instance_id: result.task_instance_id,
+        status: 7,
+    });
+    codec.encode(answer.encode(opaque + 2, d)?, out)?;
+
+    let n = out.len() + (result.status + ack.status) as usize;
+    out.clear();
+    Ok(n)
 }
 
 /// The receiving half: deframe, parse the body, parse the inner context.
@@ -117,9 +183,6 @@ fn decode(codec: &mut FrameCodec, buf: &mut BytesMut) -> Result<usize, Error> {
     Ok(back.task_instance_id as usize + frame.body.len())
 }
 
-type RoundTrip =
-    fn(&TaskExecutionContext, &mut FrameCodec, &mut BytesMut, i64) -> Result<usize, Error>;
-
 struct Run {
     frames: u64,
     seconds: f64,
@@ -131,9 +194,24 @@ impl Run {
     }
 }
 
-/// Times `frames` round trips after `max(frames / 5, 20 000)` unmeasured ones; returns the
-/// run and the first frame's bytes.
-fn rust(frames: u64, d: Dialect, trip: RoundTrip) -> Result<(Run, Vec<u8>), Error> {
+/// Runs `f` `max(n / 5, 20 000)` times unmeasured, then `n` times measured.
+fn timed(n: u64, mut f: impl FnMut(i64) -> Result<usize, Error>) -> Result<Run, Error> {
+    let mut sink = 0usize;
+    for i in 0..(n / 5).max(20_000) {
+        sink += f(i as i64)?;
+    }
+    let start = Instant::now();
+    for i in 0..n {
+        sink += f(i as i64)?;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    black_box(sink);
+    Ok(Run { frames: n, seconds })
+}
+
+/// The request round trip, timed; returns the run and the first frame's bytes, after
+/// checking that `body_for` (what dispatch sends) writes the same frame as the two steps.
+fn rust(frames: u64, d: Dialect) -> Result<(Run, Vec<u8>), Error> {
     let ctx = context();
     let mut codec = FrameCodec::new(d, DEFAULT_MAX_FRAME);
     let mut first = BytesMut::new();
@@ -151,24 +229,37 @@ fn rust(frames: u64, d: Dialect, trip: RoundTrip) -> Result<(Run, Vec<u8>), Erro
     if check != first {
         return Err("body_for and for_dialect + encode wrote different frames".into());
     }
-
     let mut buf = BytesMut::with_capacity(8192);
-    let mut sink = 0usize;
-    for i in 0..(frames / 5).max(20_000) {
-        sink += trip(&ctx, &mut codec, &mut buf, i as i64)?;
-    }
-    let start = Instant::now();
-    for i in 0..frames {
-        sink += trip(black_box(&ctx), &mut codec, &mut buf, i as i64)?;
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    black_box(sink);
-    Ok((Run { frames, seconds }, first.to_vec()))
+    let run = timed(frames, |i| {
+        round_trip(black_box(&ctx), &mut codec, &mut buf, i)
+    })?;
+    Ok((run, first.to_vec()))
+}
+
+/// The master's codec work per task, timed.
+fn rust_hops(hops: u64, d: Dialect, replies: &Replies) -> Result<Run, Error> {
+    let ctx = context();
+    let mut codec = FrameCodec::new(d, DEFAULT_MAX_FRAME);
+    let mut out = BytesMut::with_capacity(8192);
+    let mut inbound = BytesMut::with_capacity(1024);
+    timed(hops, |i| {
+        master_hop(
+            black_box(&ctx),
+            &mut codec,
+            replies,
+            &mut out,
+            &mut inbound,
+            i,
+        )
+    })
 }
 
 struct JavaRun {
     run: Run,
+    hops: Run,
     frame_hex: String,
+    ack_hex: String,
+    response_hex: String,
     jvm: String,
 }
 
@@ -184,16 +275,35 @@ fn java(frames: u64, release: &str) -> Result<JavaRun, Error> {
         )
         .into());
     }
-    let line = String::from_utf8(out.stdout)?;
-    let v: serde_json::Value = serde_json::from_str(line.trim())?;
-    let num = |k: &str| v[k].as_f64().ok_or_else(|| format!("no {k} in {line}"));
+    let text = String::from_utf8(out.stdout)?;
+    let mut request = None;
+    let mut hop = None;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line.trim())?;
+        match v["event"].as_str() {
+            Some("bench") => request = Some(v),
+            Some("bench-hop") => hop = Some(v),
+            _ => {}
+        }
+    }
+    let request = request.ok_or_else(|| format!("no bench line in {text}"))?;
+    let hop = hop.ok_or_else(|| format!("no bench-hop line in {text}"))?;
+    let num =
+        |v: &serde_json::Value, k: &str| v[k].as_f64().ok_or_else(|| format!("no {k} in {v}"));
+    let text_of = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
     Ok(JavaRun {
         run: Run {
-            frames: num("frames")? as u64,
-            seconds: num("seconds")?,
+            frames: num(&request, "frames")? as u64,
+            seconds: num(&request, "seconds")?,
         },
-        frame_hex: v["frameHex"].as_str().unwrap_or_default().to_string(),
-        jvm: v["java"].as_str().unwrap_or("java").to_string(),
+        hops: Run {
+            frames: num(&hop, "hops")? as u64,
+            seconds: num(&hop, "seconds")?,
+        },
+        frame_hex: text_of(&request, "frameHex"),
+        ack_hex: text_of(&hop, "ackHex"),
+        response_hex: text_of(&hop, "responseHex"),
+        jvm: request["java"].as_str().unwrap_or("java").to_string(),
     })
 }
 
@@ -201,7 +311,17 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// `--breakdown`: each stage of [`round_trip`] timed on its own (µs per frame).
+fn unhex(s: &str) -> Result<Vec<u8>, Error> {
+    if s.len() % 2 != 0 {
+        return Err("odd-length hex".into());
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| Ok(u8::from_str_radix(&s[i..i + 2], 16)?))
+        .collect()
+}
+
+/// `--breakdown`: each stage of [`round_trip`] and [`master_hop`] timed on its own (µs each).
 fn breakdown(frames: u64, d: Dialect) -> Result<(), Error> {
     let ctx = context();
     let mut codec = FrameCodec::new(d, DEFAULT_MAX_FRAME);
@@ -212,6 +332,7 @@ fn breakdown(frames: u64, d: Dialect) -> Result<(), Error> {
     let Command::TaskExecuteRequest(req) = Command::decode(&frame, d)? else {
         return Err("decoded as another command".into());
     };
+    let replies = our_replies(d)?;
     fn time(
         name: &str,
         frames: u64,
@@ -230,7 +351,7 @@ fn breakdown(frames: u64, d: Dialect) -> Result<(), Error> {
         println!("| {name} | {us:.2} |");
         Ok(())
     }
-    println!("| stage | µs/frame |");
+    println!("| stage | µs each |");
     println!("|---|---:|");
     time("context → inner JSON (`for_dialect`)", frames, || {
         Ok(TaskExecuteRequestCommand::for_dialect(black_box(&ctx), d)?
@@ -260,22 +381,38 @@ fn breakdown(frames: u64, d: Dialect) -> Result<(), Error> {
         Ok(black_box(&req).context()?.task_instance_id as usize)
     })?;
     time(
-        "body → context in one pass (`context_from_body`)",
+        "whole request round trip, two steps each way",
+        frames,
+        || round_trip(black_box(&ctx), &mut codec, &mut wire, 1),
+    )?;
+    let (mut out, mut inbound) = (BytesMut::new(), BytesMut::new());
+    time(
+        "master's hop: request out, ack and result in, two answers out",
         frames,
         || {
-            Ok(
-                TaskExecuteRequestCommand::context_from_body(black_box(&frame.body))?
-                    .task_instance_id as usize,
+            master_hop(
+                black_box(&ctx),
+                &mut codec,
+                &replies,
+                &mut out,
+                &mut inbound,
+                1,
             )
         },
     )?;
-    time("whole round trip, two steps each way", frames, || {
-        round_trip(black_box(&ctx), &mut codec, &mut wire, 1)
-    })?;
-    time("whole round trip, one pass each way", frames, || {
-        round_trip_one_pass(black_box(&ctx), &mut codec, &mut wire, 1)
-    })?;
     Ok(())
+}
+
+fn row(name: &str, run: &Run, unit_rate: &str, vs: Option<f64>) {
+    let ratio = vs
+        .map(|j| format!("{:.1}×", run.rate() / j))
+        .unwrap_or_else(|| "–".into());
+    println!(
+        "| {name} | {} | {:.3} | {:.0} {unit_rate} | {ratio} |",
+        run.frames,
+        run.seconds,
+        run.rate()
+    );
 }
 
 fn main() -> Result<(), Error> {
@@ -298,15 +435,6 @@ fn main() -> Result<(), Error> {
         return breakdown(frames, d);
     }
 
-    let (ours, first) = rust(frames, d, round_trip)?;
-    let (one_pass, _) = rust(frames, d, round_trip_one_pass)?;
-    println!(
-        "TASK_EXECUTE_REQUEST encode+decode, one thread, {}-byte frames, dialect {d}",
-        first.len()
-    );
-    println!();
-    println!("| codec | frames | seconds | frames/s | vs Java |");
-    println!("|---|---:|---:|---:|---:|");
     let java = if with_java {
         match java(frames, &release) {
             Ok(j) => Some(j),
@@ -318,43 +446,80 @@ fn main() -> Result<(), Error> {
     } else {
         None
     };
-    let ratio = |r: &Run| {
-        java.as_ref()
-            .map(|j| format!("{:.1}×", r.rate() / j.run.rate()))
-            .unwrap_or_else(|| "–".into())
+    let ours_replies = our_replies(d)?;
+    let replies = match &java {
+        Some(j) => Replies {
+            ack: unhex(&j.ack_hex)?,
+            response: unhex(&j.response_hex)?,
+        },
+        None => our_replies(d)?,
     };
-    for (name, run) in [
-        ("dsmaster (Rust): two steps each way, as Java", &ours),
-        (
-            "dsmaster (Rust): one pass each way (`body_for` / `context_from_body`)",
-            &one_pass,
-        ),
-    ] {
-        println!(
-            "| {name} | {} | {:.3} | {:.0} | {} |",
-            run.frames,
-            run.seconds,
-            run.rate(),
-            ratio(run)
+
+    let (ours, first) = rust(frames, d)?;
+    let hops = rust_hops(frames, d, &replies)?;
+    let jvm = java.as_ref().map(|j| j.jvm.clone()).unwrap_or_default();
+
+    println!(
+        "TASK_EXECUTE_REQUEST encode+decode, one thread, {}-byte frames, dialect {d}",
+        first.len()
+    );
+    println!();
+    println!("| codec | frames | seconds | rate | vs Java |");
+    println!("|---|---:|---:|---:|---:|");
+    row(
+        "dsmaster (Rust): two steps each way, as Java",
+        &ours,
+        "frames/s",
+        java.as_ref().map(|j| j.run.rate()),
+    );
+    if let Some(j) = &java {
+        row(
+            &format!("upstream {release} (NettyEncoder/NettyDecoder + JSONUtils, {jvm})"),
+            &j.run,
+            "frames/s",
+            Some(j.run.rate()),
         );
     }
+    println!();
+    println!(
+        "A master's codec work per task: request out, TASK_EXECUTE_ACK and TASK_EXECUTE_RESPONSE \
+         in ({} + {} bytes), DB_TASK_ACK and DB_TASK_RESPONSE out",
+        replies.ack.len(),
+        replies.response.len()
+    );
+    println!();
+    println!("| master | tasks | seconds | rate | vs Java |");
+    println!("|---|---:|---:|---:|---:|");
+    row(
+        "dsmaster (Rust): `body_for`, `Command::decode`, `Command::encode`",
+        &hops,
+        "tasks/s",
+        java.as_ref().map(|j| j.hops.rate()),
+    );
     if let Some(j) = &java {
-        println!(
-            "| upstream {release} (NettyEncoder/NettyDecoder + JSONUtils, {}) | {} | {:.3} | {:.0} | 1.0× |",
-            j.jvm,
-            j.run.frames,
-            j.run.seconds,
-            j.run.rate()
+        row(
+            &format!("upstream {release} master's codec path ({jvm})"),
+            &j.hops,
+            "tasks/s",
+            Some(j.hops.rate()),
         );
         if j.frame_hex != hex(&first) {
             return Err(
-                "the two sides did not encode the same frame; figures not comparable".into(),
+                "the two sides did not encode the same request frame; figures not comparable"
+                    .into(),
             );
         }
         println!();
         println!(
-            "(both sides produced the identical {}-byte frame)",
-            first.len()
+            "(both sides produced the identical {}-byte request frame; the worker's frames \
+             were upstream's{})",
+            first.len(),
+            if hex(&ours_replies.ack) == j.ack_hex && hex(&ours_replies.response) == j.response_hex
+            {
+                ", and ours encode them byte for byte"
+            } else {
+                "; ours encode them differently (see compat_codec)"
+            }
         );
     }
     Ok(())

@@ -219,7 +219,7 @@ impl TaskExecuteRequestCommand {
 }
 
 /// Everything of a `TASK_EXECUTE_REQUEST` body before the escaped context.
-pub(super) const EXECUTE_REQUEST_HEAD: &[u8] = b"{\"taskExecutionContext\":\"";
+const EXECUTE_REQUEST_HEAD: &[u8] = b"{\"taskExecutionContext\":\"";
 /// ... and after it.
 const EXECUTE_REQUEST_TAIL: &[u8] = b"\"}";
 
@@ -559,7 +559,7 @@ pub enum Command {
     Other(CommandType, Bytes),
 }
 
-pub(super) fn parse<B: Body>(body: &[u8]) -> Result<B, BodyError> {
+fn parse<B: Body>(body: &[u8]) -> Result<B, BodyError> {
     B::from_json(body).map_err(|source| BodyError::Json {
         command: B::TYPE,
         source,
