@@ -13,12 +13,14 @@ pub mod complement;
 pub mod construct;
 pub mod dag;
 pub mod dependent;
+mod error;
 pub mod expr;
 pub mod logic;
 pub mod subprocess;
 pub mod timeexpr;
 mod workflow;
 
+pub use error::Error;
 pub use workflow::Event;
 
 use crate::dispatch::Dispatcher;

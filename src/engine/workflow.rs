@@ -6,7 +6,7 @@
 
 use super::construct;
 use super::dag::WorkflowDag;
-use super::Instances;
+use super::{Error, Instances};
 use crate::dispatch::{DispatchItem, Dispatched, Dispatcher};
 use crate::model::{ExecutionStatus, FailureStrategy, Priority};
 use crate::protocol::{
@@ -300,14 +300,12 @@ impl Workflow {
             .unwrap_or(false)
     }
 
-    async fn start(&mut self) -> Result<(), String> {
+    async fn start(&mut self) -> Result<(), Error> {
         let dag = self
             .store
             .load_dag(self.definition.code, self.definition.version)
-            .await
-            .map_err(|e| e.to_string())?;
-        let params = construct::parse_command_param(self.instance.command_param.as_deref())
-            .map_err(|e| e.to_string())?;
+            .await?;
+        let params = construct::parse_command_param(self.instance.command_param.as_deref())?;
         let depend = self
             .instance
             .task_depend_type
@@ -322,8 +320,7 @@ impl Workflow {
             &construct::start_codes(&params),
             &recovery_codes,
             depend,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         info!(
             name = ?self.instance.name,
             tasks = self.dag.nodes.len(),
@@ -348,7 +345,7 @@ impl Workflow {
         self.update_state().await;
     }
 
-    async fn handle(&mut self, event: Event) -> Result<(), String> {
+    async fn handle(&mut self, event: Event) -> Result<(), Error> {
         let outcome = match event {
             Event::Dispatched(d) => self.on_dispatched(d).await,
             Event::Ack { ack, link } => self.on_ack(ack, link).await,
@@ -433,16 +430,13 @@ impl Workflow {
         }
     }
 
-    async fn submit_task(&mut self, code: i64) -> Result<(), String> {
+    async fn submit_task(&mut self, code: i64) -> Result<(), Error> {
         let Some(node) = self.dag.nodes.get(&code).map(|n| n.definition.clone()) else {
-            return Err(format!("task {code} has no definition"));
+            return Err(Error::NoDefinition(code));
         };
         let env_code = node.environment_code;
         let env = if env_code >= 0 {
-            self.store
-                .environment_config(env_code)
-                .await
-                .map_err(|e| e.to_string())?
+            self.store.environment_config(env_code).await?
         } else {
             None
         };
@@ -453,7 +447,7 @@ impl Workflow {
 
     /// Inserts a new task row (state decided by the instance's state, as upstream's
     /// `getSubmitTaskState`) and hands it to dispatch.
-    async fn insert_and_dispatch(&mut self, mut task: TaskInstance) -> Result<(), String> {
+    async fn insert_and_dispatch(&mut self, mut task: TaskInstance) -> Result<(), Error> {
         let code = task.task_code;
         let instance_state = self
             .instance
@@ -478,7 +472,7 @@ impl Workflow {
             Ok(id) => id,
             Err(e) => {
                 self.note(&e);
-                return Err(e.to_string());
+                return Err(e.into());
             }
         };
         task.id = id;
@@ -501,9 +495,9 @@ impl Workflow {
 
     /// Hands an existing, not yet finished task row to dispatch (or ends it here when it
     /// cannot run on a worker).
-    async fn dispatch_task(&mut self, id: i32) -> Result<(), String> {
+    async fn dispatch_task(&mut self, id: i32) -> Result<(), Error> {
         let Some(task) = self.tasks.get(&id).cloned() else {
-            return Err(format!("task instance {id} is not loaded"));
+            return Err(Error::NotLoaded(id));
         };
         let Some(node) = self
             .dag
@@ -511,7 +505,7 @@ impl Workflow {
             .get(&task.task_code)
             .map(|n| n.definition.clone())
         else {
-            return Err(format!("task {} has no definition", task.task_code));
+            return Err(Error::NoDefinition(task.task_code));
         };
         if task.task_type.eq_ignore_ascii_case("CONDITIONS") {
             self.run_conditions(id, &node).await;
@@ -579,7 +573,7 @@ impl Workflow {
     }
 
     /// Task codes of the `StartNodeIdList` task instance ids (recover suspended / failed).
-    async fn recovery_codes(&self, params: &HashMap<String, String>) -> Result<Vec<i64>, String> {
+    async fn recovery_codes(&self, params: &HashMap<String, String>) -> Result<Vec<i64>, Error> {
         let Some(ids) = params.get("StartNodeIdList") else {
             return Ok(Vec::new());
         };
@@ -590,11 +584,7 @@ impl Workflow {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let all = self
-            .store
-            .find_all_task_instances(self.instance.id)
-            .await
-            .map_err(|e| e.to_string())?;
+        let all = self.store.find_all_task_instances(self.instance.id).await?;
         Ok(all
             .iter()
             .filter(|t| ids.contains(&t.id))
@@ -606,12 +596,11 @@ impl Workflow {
     /// rules of master-lifecycle 6.6): finished rows seed the complete and error sets;
     /// running rows on a worker get PROCESS_HOST_UPDATE so their results come to us;
     /// queued rows are dispatched again; fault-tolerance rows are replaced by new rows.
-    async fn load_task_instances(&mut self) -> Result<(), String> {
+    async fn load_task_instances(&mut self) -> Result<(), Error> {
         let mut rows = self
             .store
             .find_valid_task_instances(self.instance.id)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         // Upstream lists newest start first and lets the last one win per code.
         rows.reverse();
         let mut redispatch = Vec::new();
@@ -748,7 +737,7 @@ impl Workflow {
         }
     }
 
-    async fn on_rebind_check(&mut self, id: i32) -> Result<(), String> {
+    async fn on_rebind_check(&mut self, id: i32) -> Result<(), Error> {
         let Some(otherwise) = self.unconfirmed.remove(&id) else {
             return Ok(());
         };
@@ -786,7 +775,7 @@ impl Workflow {
         }
     }
 
-    async fn tenant(&mut self) -> Result<Option<TenantQueue>, String> {
+    async fn tenant(&mut self) -> Result<Option<TenantQueue>, Error> {
         if let Some(t) = &self.tenant {
             return Ok(t.clone());
         }
@@ -797,8 +786,7 @@ impl Workflow {
                 self.definition.user_id,
                 self.instance.executor_id,
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         self.tenant = Some(t.clone());
         Ok(t)
     }
@@ -879,7 +867,7 @@ impl Workflow {
         construct::merge_var_pools(&preds)
     }
 
-    async fn on_dispatched(&mut self, d: Dispatched) -> Result<(), String> {
+    async fn on_dispatched(&mut self, d: Dispatched) -> Result<(), Error> {
         let now = self.store.clock().now();
         let Some(task) = self.tasks.get_mut(&d.task_instance_id) else {
             return Ok(());
@@ -908,7 +896,7 @@ impl Workflow {
     }
 
     /// The dispatch write no ACK carried in time (or before a result or a kill).
-    async fn flush_dispatch(&mut self, id: i32) -> Result<(), String> {
+    async fn flush_dispatch(&mut self, id: i32) -> Result<(), Error> {
         if !self.unwritten_dispatch.remove(&id) {
             return Ok(());
         }
@@ -921,10 +909,10 @@ impl Workflow {
         self.store
             .update_task_dispatched(id, &host, at)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Error::from)
     }
 
-    async fn on_ack(&mut self, ack: TaskExecuteAckCommand, link: Link) -> Result<(), String> {
+    async fn on_ack(&mut self, ack: TaskExecuteAckCommand, link: Link) -> Result<(), Error> {
         let id = ack.task_instance_id;
         self.unconfirmed.remove(&id);
         let reply = |status: i32| {
@@ -996,7 +984,7 @@ impl Workflow {
                 } else {
                     reply(REPLY_FAILURE);
                 }
-                Err(e.to_string())
+                Err(e.into())
             }
         }
     }
@@ -1005,7 +993,7 @@ impl Workflow {
         &mut self,
         result: TaskExecuteResponseCommand,
         link: Link,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let id = result.task_instance_id;
         self.unconfirmed.remove(&id);
         let reply = |status: i32| {
@@ -1062,7 +1050,7 @@ impl Workflow {
             } else {
                 reply(REPLY_FAILURE);
             }
-            return Err(e.to_string());
+            return Err(e.into());
         }
         task.state = write.state;
         task.end_time = write.end_time;
@@ -1294,12 +1282,11 @@ impl Workflow {
     }
 
     /// The end-of-workflow alert row (the alert server sends it).
-    async fn write_alert(&self, state: ExecutionStatus) -> Result<(), String> {
+    async fn write_alert(&self, state: ExecutionStatus) -> Result<(), Error> {
         let project = self
             .store
             .find_project_user_of_instance(self.instance.id)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let project = project
             .map(|p| super::alert::Project {
                 id: p.project_id,
@@ -1332,22 +1319,14 @@ impl Workflow {
             create_time: Some(clock.now()),
             ..Default::default()
         };
-        self.store
-            .insert_alert(&alert)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.store.insert_alert(&alert).await?;
         info!("workflow alert written");
         Ok(())
     }
 
     /// API stop or pause: the API wrote READY_STOP / READY_PAUSE into the row; read it.
-    async fn on_process_state_change(&mut self) -> Result<(), String> {
-        let Some(row) = self
-            .store
-            .find_process_instance(self.instance.id)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
+    async fn on_process_state_change(&mut self) -> Result<(), Error> {
+        let Some(row) = self.store.find_process_instance(self.instance.id).await? else {
             return Ok(());
         };
         if let Some(state) = row.state {
@@ -1615,7 +1594,7 @@ impl Workflow {
         });
     }
 
-    async fn on_process_timeout(&mut self) -> Result<(), String> {
+    async fn on_process_timeout(&mut self) -> Result<(), Error> {
         if self.is_finished() {
             return Ok(());
         }
@@ -1630,7 +1609,7 @@ impl Workflow {
         self.timeout_alert("Process Timeout Warn", content).await
     }
 
-    async fn on_task_timeout(&mut self, id: i32) -> Result<(), String> {
+    async fn on_task_timeout(&mut self, id: i32) -> Result<(), Error> {
         let Some(task) = self.tasks.get(&id).cloned() else {
             return Ok(());
         };
@@ -1669,7 +1648,7 @@ impl Workflow {
         self.timeout_alert("Task Timeout Warn", content).await
     }
 
-    async fn timeout_alert(&self, title: &str, content: String) -> Result<(), String> {
+    async fn timeout_alert(&self, title: &str, content: String) -> Result<(), Error> {
         let now = self.store.clock().now();
         let alert = crate::store::reference::Alert {
             title: Some(title.to_string()),
@@ -1683,7 +1662,7 @@ impl Workflow {
             .insert_alert(&alert)
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(Error::from)
     }
 
     /// Upstream `taskCanRetry` (2.0.5): a failed worker task with attempts left, unless the
@@ -1727,7 +1706,7 @@ impl Workflow {
 
     /// Retry due: the API may have forced the failed row to success meanwhile (honoured as
     /// upstream does); otherwise the row becomes history and a new attempt is inserted.
-    async fn on_retry_due(&mut self, id: i32) -> Result<(), String> {
+    async fn on_retry_due(&mut self, id: i32) -> Result<(), Error> {
         if !self.retrying.remove(&id) {
             return Ok(());
         }
@@ -1754,7 +1733,7 @@ impl Workflow {
     /// Upstream `submitTaskInstanceToDB` (2.0.5) for a failed or fault-tolerance row: the
     /// row becomes history (`flag = 0`) and a new one is inserted with the same definition,
     /// `retry_times + 1` (unchanged for NEED_FAULT_TOLERANCE), no host, times or paths.
-    async fn next_attempt(&mut self, id: i32) -> Result<(), String> {
+    async fn next_attempt(&mut self, id: i32) -> Result<(), Error> {
         if matches!(
             self.instance.state,
             Some(ExecutionStatus::READY_PAUSE | ExecutionStatus::READY_STOP)
@@ -1764,10 +1743,7 @@ impl Workflow {
         let Some(old) = self.tasks.remove(&id) else {
             return Ok(());
         };
-        self.store
-            .invalidate_task_instance(id)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.store.invalidate_task_instance(id).await?;
         let retry_times = if old.state == Some(ExecutionStatus::NEED_FAULT_TOLERANCE) {
             old.retry_times
         } else {
@@ -1795,7 +1771,7 @@ impl Workflow {
     /// its retry count, and gets its submit time as first submit time when it had none. The
     /// task then counts as complete, so the instance can end PAUSE and a later recovery
     /// resumes this same row with the attempts it had left.
-    async fn end_attempt_in_place(&mut self, id: i32) -> Result<(), String> {
+    async fn end_attempt_in_place(&mut self, id: i32) -> Result<(), Error> {
         let Some(code) = self.tasks.get(&id).map(|t| t.task_code) else {
             return Ok(());
         };
@@ -1804,9 +1780,7 @@ impl Workflow {
         } else {
             ExecutionStatus::PAUSE
         };
-        self.rewrite_in_place(id, state)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.rewrite_in_place(id, state).await?;
         info!(task_instance_id = id, state = %state, "failed task waiting for its retry ends in place");
         self.complete.insert(code);
         Ok(())
@@ -1851,7 +1825,7 @@ impl Workflow {
         &mut self,
         response: crate::protocol::TaskKillResponseCommand,
         link: Link,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let id = response.task_instance_id;
         if let Some(task) = self.tasks.get(&id) {
             if !task.state.is_some_and(|s| s.is_finished()) {
@@ -1930,7 +1904,7 @@ impl Workflow {
     /// Upstream `initTaskQueue` for complement instances: the date list from the instance's
     /// own `complementStartDate/EndDate` and the definition's online schedules; the instance
     /// takes the first date as its schedule time, with globals cured for it.
-    async fn init_complement(&mut self) -> Result<(), String> {
+    async fn init_complement(&mut self) -> Result<(), Error> {
         if !super::complement::is_complement(self.instance.history_cmd.as_deref())
             || self.instance.is_sub_process == Some(crate::model::Flag::YES)
         {
@@ -1944,8 +1918,7 @@ impl Workflow {
         let schedules = self
             .store
             .find_release_schedules(self.definition.code)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let crontabs: Vec<&str> = schedules.iter().map(|s| s.crontab.as_str()).collect();
         self.complement_dates = super::complement::date_list(
             start,
@@ -1966,8 +1939,7 @@ impl Workflow {
             Some(first),
             self.store.clock().now(),
             self.features.jvm_zone,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         self.instance.schedule_time = Some(first);
         if globals.is_some() {
             self.instance.global_params = globals.clone();
@@ -1975,7 +1947,7 @@ impl Workflow {
         self.store
             .update_schedule_time(self.instance.id, first, globals)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Error::from)
     }
 
     fn complement_end(&self) -> bool {
@@ -1988,7 +1960,7 @@ impl Workflow {
 
     /// Upstream `processComplementData`: after a successful complement instance that is not
     /// at its last date, a COMPLEMENT_DATA command for the next date.
-    async fn chain_complement(&self, state: ExecutionStatus) -> Result<(), String> {
+    async fn chain_complement(&self, state: ExecutionStatus) -> Result<(), Error> {
         if !super::complement::is_complement(self.instance.history_cmd.as_deref())
             || self.instance.is_sub_process == Some(crate::model::Flag::YES)
             || !state.is_success()
@@ -2026,11 +1998,7 @@ impl Workflow {
             environment_code: i.environment_code,
             dry_run: i.dry_run,
         };
-        let id = self
-            .store
-            .insert_command(&command)
-            .await
-            .map_err(|e| e.to_string())?;
+        let id = self.store.insert_command(&command).await?;
         info!(command_id = id, next = %next, "complement continues with the next date");
         Ok(())
     }
@@ -2053,26 +2021,27 @@ impl Workflow {
         &mut self,
         id: i32,
         node: &crate::store::TaskDefinition,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let Some(task) = self.tasks.get(&id).cloned() else {
-            return Err(format!("task instance {id} is not loaded"));
+            return Err(Error::NotLoaded(id));
         };
         let child_code = crate::store::TaskParams::parse(node.task_params.as_deref())
-            .map_err(|e| format!("task_params: {}", e.0))?
+            .map_err(|e| Error::TaskParams { id, reason: e.0 })?
             .process_definition_code()
-            .ok_or("task_params name no processDefinitionCode")?;
+            .ok_or_else(|| Error::TaskParams {
+                id,
+                reason: "no processDefinitionCode".into(),
+            })?;
         let child_version = self
             .store
             .current_definition_version(child_code)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("child process definition {child_code} does not exist"))?;
+            .await?
+            .ok_or(Error::NoChildDefinition(child_code))?;
         let parent_id = self.instance.id;
         let existing = self
             .store
             .find_process_instance_map_by_parent(parent_id, id)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if existing.is_some()
             && self.instance.command_type
                 == Some(crate::model::CommandType::RECOVER_TOLERANCE_FAULT_PROCESS)
@@ -2087,8 +2056,7 @@ impl Workflow {
         let child = if map.process_instance_id != 0 {
             self.store
                 .find_process_instance(map.process_instance_id)
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
                 .map(|c| c.id)
         } else {
             None
@@ -2110,20 +2078,14 @@ impl Workflow {
         if let Some(group) = self.definition.warning_group_id {
             self.store
                 .set_definition_warning_group(child_code, group)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         }
         if let Some(child) = child {
             self.store
                 .update_process_state(child, ExecutionStatus::RUNNING_EXECUTION, None)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         }
-        let command_id = self
-            .store
-            .insert_command(&command)
-            .await
-            .map_err(|e| e.to_string())?;
+        let command_id = self.store.insert_command(&command).await?;
         info!(
             task_instance_id = id,
             command_id,
@@ -2139,14 +2101,10 @@ impl Workflow {
     async fn new_relation(
         &self,
         task: &TaskInstance,
-    ) -> Result<crate::store::ProcessInstanceMap, String> {
+    ) -> Result<crate::store::ProcessInstanceMap, Error> {
         let parent_id = self.instance.id;
         if self.instance.command_type == Some(crate::model::CommandType::REPEAT_RUNNING) {
-            let history = self
-                .store
-                .find_all_task_instances(parent_id)
-                .await
-                .map_err(|e| e.to_string())?;
+            let history = self.store.find_all_task_instances(parent_id).await?;
             for old in history
                 .iter()
                 .filter(|t| t.flag == Some(crate::model::Flag::NO) && t.name == task.name)
@@ -2154,14 +2112,10 @@ impl Workflow {
                 if let Some(mut m) = self
                     .store
                     .find_process_instance_map_by_parent(parent_id, old.id)
-                    .await
-                    .map_err(|e| e.to_string())?
+                    .await?
                 {
                     m.parent_task_instance_id = task.id;
-                    self.store
-                        .update_process_instance_map(&m)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    self.store.update_process_instance_map(&m).await?;
                     return Ok(m);
                 }
             }
@@ -2172,11 +2126,7 @@ impl Workflow {
             parent_task_instance_id: task.id,
             process_instance_id: 0,
         };
-        m.id = self
-            .store
-            .insert_process_instance_map(&m)
-            .await
-            .map_err(|e| e.to_string())?;
+        m.id = self.store.insert_process_instance_map(&m).await?;
         Ok(m)
     }
 
