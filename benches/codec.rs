@@ -338,17 +338,8 @@ fn breakdown(frames: u64, d: Dialect) -> Result<(), Error> {
         frames: u64,
         mut f: impl FnMut() -> Result<usize, Error>,
     ) -> Result<(), Error> {
-        let mut sink = 0;
-        for _ in 0..frames / 5 {
-            sink += f()?;
-        }
-        let start = Instant::now();
-        for _ in 0..frames {
-            sink += f()?;
-        }
-        let us = start.elapsed().as_secs_f64() * 1e6 / frames as f64;
-        black_box(sink);
-        println!("| {name} | {us:.2} |");
+        let run = timed(frames, |_| f())?;
+        println!("| {name} | {:.2} |", run.seconds * 1e6 / frames as f64);
         Ok(())
     }
     println!("| stage | µs each |");
@@ -447,16 +438,17 @@ fn main() -> Result<(), Error> {
         None
     };
     let ours_replies = our_replies(d)?;
-    let replies = match &java {
-        Some(j) => Replies {
+    let upstream_replies = match &java {
+        Some(j) => Some(Replies {
             ack: unhex(&j.ack_hex)?,
             response: unhex(&j.response_hex)?,
-        },
-        None => our_replies(d)?,
+        }),
+        None => None,
     };
+    let replies = upstream_replies.as_ref().unwrap_or(&ours_replies);
 
     let (ours, first) = rust(frames, d)?;
-    let hops = rust_hops(frames, d, &replies)?;
+    let hops = rust_hops(frames, d, replies)?;
     let jvm = java.as_ref().map(|j| j.jvm.clone()).unwrap_or_default();
 
     println!(
