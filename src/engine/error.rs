@@ -24,10 +24,3 @@ pub enum Error {
     #[error("task instance {id}: task_params: {reason}")]
     TaskParams { id: i32, reason: String },
 }
-
-impl Error {
-    /// The store says another master owns the row: the actor must stop working on it.
-    pub fn is_ownership(&self) -> bool {
-        matches!(self, Error::Store(e) if e.is_ownership())
-    }
-}
